@@ -1,0 +1,43 @@
+// File formats: IDX (MNIST), PNG (stb_image / stb_image_write), safetensors. Every reader
+// validates what it reads: a truncated, oversized or lying file throws encore::Error naming
+// the file and what is wrong, never reads out of bounds.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "tensor/core.h"
+
+namespace encore::io {
+
+/// Reads an IDX file (magic 0x0000TTNN: type u8/i8/i16/i32/f32/f64, NN dims, big-endian
+/// sizes and data) into a tensor of dtype out (values converted, not scaled).
+Tensor read_idx(const std::string& path, DType out = DType::f32);
+
+/// Reads a PNG (or any format stb_image reads) as f32 (C, H, W) in [0, 1]; channels = 0 keeps
+/// the file's channel count, else converts to 1 (grey), 3 or 4.
+Tensor read_image(const std::string& path, int channels = 0);
+/// Writes (H, W) or (C, H, W) with C in {1, 3, 4}, values in [0, 1] (clamped), as a PNG.
+void write_png(const std::string& path, const Tensor& image);
+/// Writes a grid of images (N, H, W) or (N, C, H, W), nrow per row, with padding pixels
+/// of value pad_value between them.
+void write_image_grid(const std::string& path, const Tensor& images, int64_t nrow = 8,
+                      int64_t padding = 2, double pad_value = 1.0);
+/// Arranges images into a grid tensor (C, H', W') without writing it.
+Tensor make_grid(const Tensor& images, int64_t nrow = 8, int64_t padding = 2,
+                 double pad_value = 1.0);
+
+/// A safetensors file's tensors by name and its optional string metadata.
+struct SafeTensors {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> metadata;
+};
+/// Writes name -> tensor (F32, F64, I64) and metadata atomically: a temp file beside path,
+/// fsync, rename. Layout: u64 little-endian header length, JSON header, raw data.
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+/// Reads a safetensors file; checks the header length against the file size, the JSON, every
+/// dtype/shape/data_offsets entry against the data section, and overlaps.
+SafeTensors load_safetensors(const std::string& path);
+
+}  // namespace encore::io
