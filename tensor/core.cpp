@@ -53,11 +53,7 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, const Shape& shape, const Strid
 }
 
 Tensor::Tensor(const Shape& shape, DType dtype) {
-  int64_t n = 1;
-  for (int64_t v : shape) {
-    ENCORE_CHECK(v >= 0, "empty", "negative size in shape ", shape);
-    n *= v;
-  }
+  int64_t n = checked_numel("empty", shape);
   impl_ = std::make_shared<TensorImpl>();
   impl_->storage = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dtype));
   impl_->shape = shape;

@@ -53,6 +53,17 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
+int64_t checked_numel(const char* op, const Shape& s) {
+  int64_t n = 1;
+  for (int64_t v : s) {
+    ENCORE_CHECK(v >= 0, op, "negative size in shape ", s);
+    ENCORE_CHECK(v == 0 || n <= (int64_t(1) << 62) / v, op, "shape ", s,
+                 " has too many elements");
+    n *= v;
+  }
+  return n;
+}
+
 Strides contiguous_strides(const Shape& s) {
   Strides st = Dims::filled(s.size(), 1);
   for (int i = s.size() - 2; i >= 0; --i) st[i] = st[i + 1] * std::max<int64_t>(s[i + 1], 1);

@@ -67,6 +67,8 @@ std::string to_string(const Dims& d);
 
 /// Product of the sizes (1 for a scalar's empty shape).
 int64_t numel(const Shape& s);
+/// numel with checks: throws naming op for a negative size or a product past 2^62.
+int64_t checked_numel(const char* op, const Shape& s);
 /// Row-major (C-order) strides, in elements.
 Strides contiguous_strides(const Shape& s);
 /// Maps a possibly negative dim into [0, ndim); throws naming op when out of range.

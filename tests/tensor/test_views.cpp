@@ -192,3 +192,8 @@ TEST_CASE("random: seeded, reproducible, right moments") {
   CHECK_THROWS_AS(bernoulli({2}, 1.5), Error);
   CHECK_THROWS_AS(randn({2}, g, DType::i64), Error);
 }
+
+TEST_CASE("creation: absurd shapes throw instead of overflowing") {
+  CHECK_THROWS_AS(zeros({int64_t(1) << 40, int64_t(1) << 40}), Error);
+  CHECK_THROWS_AS(empty({-1, 3}), Error);
+}
