@@ -1,0 +1,47 @@
+// User-defined differentiable ops, recorded through the same entry point as the built-ins:
+// a Function subclass (forward + backward, like torch.autograd.Function) or the
+// custom_gradient helper (like tf.custom_gradient).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "autograd/tape.h"
+
+namespace encore {
+
+/// Subclass and implement name(), forward() and backward(); run it with apply().
+/// forward() runs with recording paused (its inner ops are not taped); backward() receives
+/// one gradient per output and returns one per input (undefined for none). Write backward
+/// with the differentiable ops and second-order gradients work too.
+class Function {
+ public:
+  virtual ~Function() = default;
+  /// Used in error messages and anomaly reports; must outlive the tape (a literal is best).
+  virtual const char* name() const = 0;
+  virtual Tensors forward(const Tensors& inputs) = 0;
+  virtual Tensors backward(const Tensors& douts) = 0;
+
+ protected:
+  /// Keeps tensors for backward(); modifying one in place before then makes gradient() throw.
+  void save_for_backward(Tensors ts) { saved_ = std::move(ts); }
+  const Tensors& saved() const { return saved_; }
+
+ private:
+  friend Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs);
+  Tensors saved_;
+};
+
+/// Runs f->forward(inputs) and records f on every tape that watches an input.
+Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs);
+
+/// forward(inputs) -> outputs; backward(inputs, outputs, douts) -> one gradient per input.
+using CustomForward = std::function<Tensors(const Tensors& inputs)>;
+using CustomBackward =
+    std::function<Tensors(const Tensors& inputs, const Tensors& outputs, const Tensors& douts)>;
+/// Computes forward(inputs) with recording paused and records backward as its vjp.
+/// name should be a string literal.
+Tensors custom_gradient(const char* name, const Tensors& inputs, const CustomForward& forward,
+                        CustomBackward backward);
+
+}  // namespace encore

@@ -1,0 +1,275 @@
+// The tape: per-thread stack of recording scopes, node recording, and the backward walk.
+#include "autograd/tape.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string_view>
+
+#include "autograd/ops.h"
+
+namespace encore {
+
+struct GradientTape::Node {
+  struct Slot {
+    uint64_t id;  // 0 for an input this tape does not watch
+    Shape shape;
+    DType dtype;
+  };
+  const char* op;
+  std::vector<Slot> inputs;
+  std::vector<Slot> outputs;
+  VjpFn vjp;
+  std::vector<std::pair<std::shared_ptr<Storage>, uint64_t>> saved;  // storage, version
+};
+
+namespace {
+
+struct ThreadState {
+  std::vector<GradientTape*> tapes;  // innermost last
+  size_t floor = 0;                  // tapes below this index are paused by a NoGrad scope
+};
+thread_local ThreadState tls;
+
+std::atomic<bool> anomaly_on{false};
+// The op whose vjp is running on this thread, so anomaly reports can name it.
+thread_local const char* backward_op = nullptr;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Recording
+
+namespace detail {
+
+bool any_tape_recording() { return tls.tapes.size() > tls.floor; }
+
+void record_impl(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
+                 size_t n_out, VjpFn vjp, const Tensor* saved, size_t n_saved) {
+  for (size_t i = tls.floor; i < tls.tapes.size(); ++i)
+    tls.tapes[i]->maybe_record(op, inputs, n_in, outputs, n_out, vjp, saved, n_saved);
+}
+
+void check_finite(const char* op, const char* phase, const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return;
+  bool bad = dispatch_float(op, t.dtype(), [&]<class T>() {
+    Tensor c = t.contiguous();
+    const T* p = c.data<T>();
+    for (int64_t i = 0, n = c.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) return true;
+    return false;
+  });
+  if (!bad) return;
+  if (backward_op && std::string_view(phase) == "forward")
+    ENCORE_FAIL(op, "produced NaN or Inf during the backward pass of '", backward_op,
+                "' (output shape ", t.shape(), "; anomaly detection is on)");
+  ENCORE_FAIL(op, "produced NaN or Inf in its ", phase, " pass (output shape ", t.shape(),
+              "; anomaly detection is on)");
+}
+
+}  // namespace detail
+
+bool is_recording(std::initializer_list<Tensor> inputs) {
+  if (!detail::any_tape_recording()) return false;
+  for (size_t i = tls.floor; i < tls.tapes.size(); ++i)
+    for (const Tensor& t : inputs)
+      if (t.defined() && tls.tapes[i]->is_watched(t)) return true;
+  return false;
+}
+
+GradientTape::GradientTape(TapeOptions options) : options_(options) { tls.tapes.push_back(this); }
+
+GradientTape::~GradientTape() {
+  auto it = std::find(tls.tapes.begin(), tls.tapes.end(), this);
+  if (it != tls.tapes.end()) {
+    if (static_cast<size_t>(it - tls.tapes.begin()) < tls.floor) --tls.floor;
+    tls.tapes.erase(it);
+  }
+}
+
+bool GradientTape::watches(const Tensor& t) {
+  if (watched_.count(t.id())) return true;
+  if (options_.watch_accessed_variables && t.trainable()) {
+    watched_.insert(t.id());
+    accessed_.push_back(t);
+    return true;
+  }
+  return false;
+}
+
+void GradientTape::watch(const Tensor& t) {
+  ENCORE_CHECK(t.defined(), "watch", "cannot watch an undefined tensor");
+  ENCORE_CHECK(is_floating(t.dtype()), "watch", "cannot watch a tensor of dtype ", t.dtype(),
+               " (shape ", t.shape(), "): only f32 and f64 are differentiable");
+  watched_.insert(t.id());
+}
+
+bool GradientTape::is_watched(const Tensor& t) const {
+  return watched_.count(t.id()) ||
+         (options_.watch_accessed_variables && t.defined() && t.trainable());
+}
+
+void GradientTape::maybe_record(const char* op, const Tensor* inputs, size_t n_in,
+                                const Tensor* outputs, size_t n_out, VjpFn& vjp,
+                                const Tensor* saved, size_t n_saved) {
+  if (!recording_ || used_) return;
+  bool any = false;
+  for (size_t k = 0; k < n_in; ++k)
+    if (inputs[k].defined() && is_floating(inputs[k].dtype()) && watches(inputs[k])) any = true;
+  if (!any) return;
+  auto node = std::make_unique<Node>();
+  node->op = op;
+  node->inputs.reserve(n_in);
+  for (size_t k = 0; k < n_in; ++k) {
+    const Tensor& t = inputs[k];
+    bool w = t.defined() && is_floating(t.dtype()) && watched_.count(t.id());
+    if (t.defined())
+      node->inputs.push_back({w ? t.id() : 0, t.shape(), t.dtype()});
+    else
+      node->inputs.push_back({0, Shape{}, DType::f32});
+  }
+  node->outputs.reserve(n_out);
+  for (size_t k = 0; k < n_out; ++k) {
+    const Tensor& t = outputs[k];
+    node->outputs.push_back({t.id(), t.shape(), t.dtype()});
+    if (is_floating(t.dtype())) {
+      watched_.insert(t.id());
+      produced_.insert(t.id());
+    }
+  }
+  node->saved.reserve(n_saved);
+  for (size_t k = 0; k < n_saved; ++k)
+    if (saved[k].defined()) node->saved.emplace_back(saved[k].storage(), saved[k].version());
+  node->vjp = vjp;
+  nodes_.push_back(std::move(node));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backward walk
+
+Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
+                               const GradientOptions& options) {
+  ENCORE_CHECK(!used_, "gradient",
+               "this non-persistent GradientTape has already computed gradients; use "
+               "GradientTape(true) to call gradient() more than once");
+  ENCORE_CHECK(target.defined(), "gradient", "the target is an undefined tensor");
+  for (const Tensor& s : sources)
+    ENCORE_CHECK(s.defined(), "gradient", "a source is an undefined tensor");
+  ENCORE_CHECK(produced_.count(target.id()) || watched_.count(target.id()), "gradient",
+               "the target (shape ", target.shape(),
+               ") was not computed on this tape from a watched tensor; compute it inside the "
+               "tape's scope from parameters or watch()ed tensors");
+  Tensor seed = options.output_gradient;
+  if (seed.defined()) {
+    ENCORE_CHECK(seed.shape() == target.shape(), "gradient", "output_gradient of shape ",
+                 seed.shape(), " does not match the target's shape ", target.shape());
+    if (seed.dtype() != target.dtype()) seed = seed.to(target.dtype());
+  } else {
+    ENCORE_CHECK(target.numel() == 1, "gradient", "the target of shape ", target.shape(),
+                 " is not a scalar; pass GradientOptions{.output_gradient = ...}");
+    seed = ones(target.shape(), target.dtype());
+  }
+
+  std::unordered_set<uint64_t> keep;
+  for (const Tensor& s : sources) keep.insert(s.id());
+  std::unordered_map<uint64_t, Tensor> grads;
+  grads.emplace(target.id(), seed);
+
+  {
+    Pause pause(this);  // the vjps' own ops are for outer tapes, not this one
+    for (size_t i = nodes_.size(); i-- > 0;) {
+      Node& n = *nodes_[i];
+      if (!n.vjp) continue;
+      Tensors douts(n.outputs.size());
+      bool any = false;
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        auto it = grads.find(n.outputs[k].id);
+        if (it == grads.end()) continue;
+        douts[k] = it->second;
+        any = true;
+        // Every consumer of this output was recorded later and has been walked already.
+        if (!keep.count(n.outputs[k].id)) grads.erase(it);
+      }
+      if (!any) continue;
+      for (size_t k = 0; k < douts.size(); ++k)
+        if (!douts[k].defined()) douts[k] = zeros(n.outputs[k].shape, n.outputs[k].dtype);
+      for (auto& [storage, version] : n.saved)
+        ENCORE_CHECK(storage->version() == version, "gradient", "a tensor saved by '", n.op,
+                     "' for the backward pass was modified in place after the op ran (version ",
+                     version, " -> ", storage->version(),
+                     "); modify a clone, or update it outside the tape's recording");
+      uint32_t bits = 0;
+      for (size_t k = 0; k < n.inputs.size() && k < 32; ++k)
+        if (n.inputs[k].id) bits |= 1u << k;
+      Tensors dins;
+      {
+        const char* outer_op = backward_op;
+        backward_op = n.op;
+        try {
+          dins = n.vjp(douts, NeedsGrad(bits));
+        } catch (...) {
+          backward_op = outer_op;
+          throw;
+        }
+        backward_op = outer_op;
+      }
+      ENCORE_CHECK(dins.size() == n.inputs.size(), n.op, "vjp returned ", dins.size(),
+                   " gradients for ", n.inputs.size(), " inputs");
+      for (size_t k = 0; k < dins.size(); ++k) {
+        const auto& in = n.inputs[k];
+        if (!in.id || !dins[k].defined()) continue;
+        Tensor d = dins[k];
+        // Broadcasting is undone here, once, for every op.
+        if (d.shape() != in.shape) d = sum_to(d, in.shape);
+        // Mixed-dtype ops promote; a gradient comes back in its input's dtype.
+        if (d.dtype() != in.dtype) d = cast(d, in.dtype);
+        if (anomaly_detection()) detail::check_finite(n.op, "backward", d);
+        auto [it, inserted] = grads.try_emplace(in.id, d);
+        if (!inserted) it->second = it->second + d;
+      }
+      if (!options_.persistent) {
+        n.vjp = nullptr;
+        n.saved.clear();
+      }
+    }
+  }
+
+  Tensors out;
+  out.reserve(sources.size());
+  for (const Tensor& s : sources) {
+    auto it = grads.find(s.id());
+    if (it != grads.end())
+      out.push_back(it->second);
+    else
+      out.push_back(options.unconnected_zeros ? zeros(s.shape(), s.dtype()) : Tensor());
+  }
+  if (!options_.persistent) {
+    used_ = true;
+    recording_ = false;
+    nodes_.clear();
+    watched_.clear();
+    produced_.clear();
+    accessed_.clear();
+  }
+  return out;
+}
+
+Tensor GradientTape::gradient(const Tensor& target, const Tensor& source,
+                              const GradientOptions& options) {
+  return gradient(target, Tensors{source}, options)[0];
+}
+
+GradientTape::Pause::Pause(GradientTape* tape) : tape_(tape), was_recording_(tape->recording_) {
+  tape_->recording_ = false;
+}
+GradientTape::Pause::~Pause() { tape_->recording_ = was_recording_ && !tape_->used_; }
+
+NoGrad::NoGrad() : previous_floor_(tls.floor) { tls.floor = tls.tapes.size(); }
+NoGrad::~NoGrad() { tls.floor = std::min(previous_floor_, tls.tapes.size()); }
+
+void set_anomaly_detection(bool on) { anomaly_on.store(on); }
+bool anomaly_detection() { return anomaly_on.load(std::memory_order_relaxed); }
+DetectAnomaly::DetectAnomaly() : previous_(anomaly_detection()) { set_anomaly_detection(true); }
+DetectAnomaly::~DetectAnomaly() { set_anomaly_detection(previous_); }
+
+}  // namespace encore

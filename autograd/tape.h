@@ -1,0 +1,190 @@
+// GradientTape: reverse-mode differentiation as a recording scope, in the spirit of
+// TensorFlow's tf.GradientTape. While a tape is alive on a thread, every differentiable op
+// whose inputs the tape watches appends a node (op name, input/output ids, vjp) to it;
+// gradient() walks the nodes backwards. The graph lives only here: tensors carry no grad
+// fields, just a `trainable` flag that makes a tape watch them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace encore {
+
+using Tensors = std::vector<Tensor>;
+
+/// Which inputs of a node need a gradient; a vjp may skip work for the others and return an
+/// undefined Tensor in their place.
+class NeedsGrad {
+ public:
+  explicit NeedsGrad(uint32_t bits = 0) : bits_(bits) {}
+  bool operator[](size_t i) const { return i < 32 ? (bits_ >> i) & 1u : true; }
+  uint32_t bits() const { return bits_; }
+
+ private:
+  uint32_t bits_;
+};
+
+/// A vector-Jacobian product: given one gradient per output (same shape), returns one per
+/// input (undefined where NeedsGrad is false or the input is not differentiable). Gradients
+/// may have the broadcast shape of an input; the tape sums them down to the input's shape.
+using VjpFn = std::function<Tensors(const Tensors& douts, NeedsGrad needs)>;
+
+struct TapeOptions {
+  /// Keep the nodes after gradient() so it can be called again.
+  bool persistent = false;
+  /// Watch trainable tensors (parameters) automatically when an op reads them, as TF's
+  /// watch_accessed_variables.
+  bool watch_accessed_variables = true;
+};
+
+struct GradientOptions {
+  /// Gradient of the target w.r.t. itself, required for a non-scalar target (same shape).
+  Tensor output_gradient;
+  /// For sources the target does not depend on: zeros (true) or an undefined Tensor (false).
+  bool unconnected_zeros = true;
+};
+
+class GradientTape {
+ public:
+  /// Starts recording on this thread; the tape stops recording when it goes out of scope.
+  explicit GradientTape(TapeOptions options = {});
+  explicit GradientTape(bool persistent) : GradientTape(TapeOptions{.persistent = persistent}) {}
+  ~GradientTape();
+  GradientTape(const GradientTape&) = delete;
+  GradientTape& operator=(const GradientTape&) = delete;
+
+  /// Makes the tape follow t (and everything computed from it from now on).
+  void watch(const Tensor& t);
+  void watch(const Tensors& ts) {
+    for (const Tensor& t : ts) watch(t);
+  }
+  bool is_watched(const Tensor& t) const;
+  /// The trainable tensors read while recording, in first-use order.
+  const Tensors& watched_variables() const { return accessed_; }
+
+  /// d target / d source for every source. A scalar target is seeded with 1; otherwise pass
+  /// options.output_gradient. Throws when the target was not computed on this tape, on a
+  /// second call to a non-persistent tape, when a tensor saved for the backward pass was
+  /// modified in place, or (anomaly mode) when a vjp produces NaN/Inf.
+  Tensors gradient(const Tensor& target, const Tensors& sources,
+                   const GradientOptions& options = {});
+  /// One source.
+  Tensor gradient(const Tensor& target, const Tensor& source, const GradientOptions& options = {});
+
+  /// While the returned guard lives, this tape records nothing.
+  class Pause {
+   public:
+    explicit Pause(GradientTape* tape);
+    ~Pause();
+    Pause(const Pause&) = delete;
+    Pause& operator=(const Pause&) = delete;
+
+   private:
+    GradientTape* tape_;
+    bool was_recording_;
+  };
+  [[nodiscard]] Pause stop_recording() { return Pause(this); }
+
+  /// Number of nodes recorded (for tests and diagnostics).
+  size_t size() const { return nodes_.size(); }
+
+  struct Node;  // defined in tape.cpp
+  // Internal: used by record().
+  void maybe_record(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
+                    size_t n_out, VjpFn& vjp, const Tensor* saved, size_t n_saved);
+
+ private:
+  bool watches(const Tensor& t);
+  TapeOptions options_;
+  bool recording_ = true;
+  bool used_ = false;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::unordered_set<uint64_t> watched_;
+  std::unordered_set<uint64_t> produced_;  // ids of tensors output by a recorded node
+  Tensors accessed_;
+};
+
+/// While alive, no tape that existed on this thread when it was made records (for inference
+/// and in-place updates). Tapes created inside the scope record as usual.
+class NoGrad {
+ public:
+  NoGrad();
+  ~NoGrad();
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  size_t previous_floor_;
+};
+
+/// Anomaly mode: every op checks its outputs, and gradient() every vjp result, for NaN/Inf
+/// and throws naming the op. Off by default (it reads every value).
+void set_anomaly_detection(bool on);
+bool anomaly_detection();
+/// RAII form of set_anomaly_detection(true).
+class DetectAnomaly {
+ public:
+  DetectAnomaly();
+  ~DetectAnomaly();
+
+ private:
+  bool previous_;
+};
+
+namespace detail {
+/// False when no tape on this thread can record; record() then returns at once.
+bool any_tape_recording();
+void record_impl(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
+                 size_t n_out, VjpFn vjp, const Tensor* saved, size_t n_saved);
+void check_finite(const char* op, const char* phase, const Tensor& t);
+
+template <class F>
+VjpFn make_vjp(F&& f) {
+  if constexpr (std::is_invocable_v<F, const Tensors&, NeedsGrad>) {
+    return VjpFn(std::forward<F>(f));
+  } else {
+    return [g = std::forward<F>(f)](const Tensors& douts, NeedsGrad) { return g(douts); };
+  }
+}
+}  // namespace detail
+
+/// The one entry point through which built-in and user ops join the tape. Call it after the
+/// forward computation:
+///   Tensor y = raw::unary(raw::UnaryOp::exp, x);
+///   record("exp", {x}, {y}, [y](const Tensors& g) { return Tensors{g[0] * y}; }, {y});
+/// `saved` lists the tensors the vjp reads; if one of them is modified in place before the
+/// backward pass, gradient() throws instead of returning a wrong answer. The vjp may take
+/// (douts) or (douts, NeedsGrad).
+template <class F>
+void record(const char* op, std::initializer_list<Tensor> inputs,
+            std::initializer_list<Tensor> outputs, F&& vjp,
+            std::initializer_list<Tensor> saved = {}) {
+  if (anomaly_detection())
+    for (const Tensor& t : outputs) detail::check_finite(op, "forward", t);
+  if (!detail::any_tape_recording()) return;
+  detail::record_impl(op, inputs.begin(), inputs.size(), outputs.begin(), outputs.size(),
+                      detail::make_vjp(std::forward<F>(vjp)), saved.begin(), saved.size());
+}
+
+/// As above, for ops with a run-time number of inputs or outputs (concat, split).
+template <class F>
+void record(const char* op, const Tensors& inputs, const Tensors& outputs, F&& vjp,
+            const Tensors& saved = {}) {
+  if (anomaly_detection())
+    for (const Tensor& t : outputs) detail::check_finite(op, "forward", t);
+  if (!detail::any_tape_recording()) return;
+  detail::record_impl(op, inputs.data(), inputs.size(), outputs.data(), outputs.size(),
+                      detail::make_vjp(std::forward<F>(vjp)), saved.data(), saved.size());
+}
+
+/// True when some tape on this thread would record an op reading these inputs.
+bool is_recording(std::initializer_list<Tensor> inputs);
+
+}  // namespace encore

@@ -1,0 +1,115 @@
+// User-defined ops: a Function subclass and custom_gradient, recorded like built-ins.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "autograd/autograd.h"
+
+using namespace encore;
+
+namespace {
+
+// y = x^3 with a backward written in differentiable ops, so second order works too.
+class Cube : public Function {
+ public:
+  const char* name() const override { return "cube"; }
+  Tensors forward(const Tensors& in) override {
+    save_for_backward({in[0]});
+    return {in[0] * in[0] * in[0]};
+  }
+  Tensors backward(const Tensors& douts) override {
+    const Tensor& x = saved()[0];
+    return {douts[0] * 3.0 * x * x};
+  }
+};
+
+Tensor cube(const Tensor& x) { return apply(std::make_shared<Cube>(), {x})[0]; }
+
+// A deliberately broken op: backward returns the wrong number of gradients.
+class Broken : public Function {
+ public:
+  const char* name() const override { return "broken"; }
+  Tensors forward(const Tensors& in) override { return {in[0] * 2.0}; }
+  Tensors backward(const Tensors& douts) override { return {douts[0], douts[0]}; }
+};
+
+}  // namespace
+
+TEST_CASE("custom Function: forward is not taped inside, the op is") {
+  Tensor x = tensor({1, 2}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = cube(x);
+  CHECK(tape.size() == 1);  // one node for cube, none for its inner multiplications
+  CHECK(y.to_vector<double>() == std::vector<double>{1, 8});
+  CHECK(tape.gradient(sum(y), x).to_vector<double>() == std::vector<double>{3, 12});
+}
+
+TEST_CASE("custom Function: gradcheck and second order") {
+  Tensor x = tensor({0.5, -1.25, 2.0}, DType::f64);
+  GradcheckResult r = gradcheck([](const Tensors& in) { return cube(in[0]); }, {x});
+  CHECK_MESSAGE(r.ok, r.message);
+  GradcheckResult r2 = gradgradcheck([](const Tensors& in) { return cube(in[0]); }, {x});
+  CHECK_MESSAGE(r2.ok, r2.message);
+}
+
+TEST_CASE("custom Function: a wrong backward is reported with the op's name") {
+  Tensor x = tensor({1.0}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = sum(apply(std::make_shared<Broken>(), {x})[0]);
+  try {
+    tape.gradient(y, x);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("broken") == 0);
+  }
+}
+
+TEST_CASE("custom_gradient: straight-through clipping") {
+  // Forward clamps to [-1, 1]; backward passes the gradient straight through.
+  auto clip_st = [](const Tensor& x) {
+    return custom_gradient(
+        "clip_straight_through", {x},
+        [](const Tensors& in) { return Tensors{clamp(in[0], -1, 1)}; },
+        [](const Tensors&, const Tensors&, const Tensors& g) { return Tensors{g[0]}; })[0];
+  };
+  Tensor x = tensor({-3, 0.5, 2}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = clip_st(x);
+  CHECK(y.to_vector<double>() == std::vector<double>{-1, 0.5, 1});
+  CHECK(tape.gradient(sum(y * 2.0), x).to_vector<double>() == std::vector<double>{2, 2, 2});
+}
+
+TEST_CASE("custom_gradient: a user's numerically stable log(1 + exp(x))") {
+  auto stable_softplus = [](const Tensor& x) {
+    return custom_gradient(
+        "my_softplus", {x}, [](const Tensors& in) { return Tensors{softplus(in[0])}; },
+        [](const Tensors& in, const Tensors&, const Tensors& g) {
+          return Tensors{g[0] * sigmoid(in[0])};
+        })[0];
+  };
+  Tensor x = tensor({-30, -1, 0, 2, 40}, DType::f64);
+  GradcheckResult r = gradcheck([&](const Tensors& in) { return stable_softplus(in[0]); }, {x});
+  CHECK_MESSAGE(r.ok, r.message);
+  GradcheckResult r2 =
+      gradgradcheck([&](const Tensors& in) { return stable_softplus(in[0]); }, {x});
+  CHECK_MESSAGE(r2.ok, r2.message);
+}
+
+TEST_CASE("gradcheck catches a wrong gradient") {
+  auto wrong = [](const Tensor& x) {
+    return custom_gradient(
+        "wrong_square", {x}, [](const Tensors& in) { return Tensors{in[0] * in[0]}; },
+        [](const Tensors& in, const Tensors&, const Tensors& g) {
+          return Tensors{g[0] * in[0]};  // should be 2x
+        })[0];
+  };
+  GradcheckResult r =
+      gradcheck([&](const Tensors& in) { return wrong(in[0]); }, {tensor({1, 2}, DType::f64)});
+  CHECK_FALSE(r.ok);
+  CHECK(r.message.find("analytic") != std::string::npos);
+  CHECK_THROWS_AS(gradcheck([](const Tensors& in) { return in[0] * 2.0; }, {tensor({1.0})}),
+                  Error);  // f32 input
+}
