@@ -88,7 +88,7 @@ template <class T>
 T Tensor::item() const {
   ENCORE_CHECK(numel() == 1, "item", "tensor of shape ", shape(), " has ", numel(),
                " elements, not 1");
-  return dispatch(dtype(), [&]<class S>() { return static_cast<T>(*static_cast<S*>(raw_data())); });
+  return dispatch(dtype(), [&]<class S>() { return value_cast<T>(*static_cast<S*>(raw_data())); });
 }
 template double Tensor::item<double>() const;
 template float Tensor::item<float>() const;

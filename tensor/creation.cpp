@@ -13,7 +13,7 @@ Tensor empty(const Shape& shape, DType dtype) { return Tensor(shape, dtype); }
 Tensor full(const Shape& shape, double value, DType dtype) {
   Tensor t(shape, dtype);
   dispatch(dtype, [&]<class T>() {
-    T v = static_cast<T>(value);
+    T v = value_cast<T>(value);
     T* p = t.data<T>();
     for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = v;
   });
@@ -40,7 +40,7 @@ Tensor arange(double start, double end, double step, DType dtype) {
   Tensor t({n}, dtype);
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + double(i) * step);
+    for (int64_t i = 0; i < n; ++i) p[i] = value_cast<T>(start + double(i) * step);
   });
   return t;
 }
@@ -51,8 +51,8 @@ Tensor linspace(double start, double end, int64_t n, DType dtype) {
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
     double step = n > 1 ? (end - start) / double(n - 1) : 0;
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + double(i) * step);
-    if (n > 1) p[n - 1] = static_cast<T>(end);
+    for (int64_t i = 0; i < n; ++i) p[i] = value_cast<T>(start + double(i) * step);
+    if (n > 1) p[n - 1] = value_cast<T>(end);
   });
   return t;
 }
@@ -82,7 +82,7 @@ Tensor tensor(std::initializer_list<double> values, DType dtype) {
   Tensor t({static_cast<int64_t>(values.size())}, dtype);
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
-    for (double v : values) *p++ = static_cast<T>(v);
+    for (double v : values) *p++ = value_cast<T>(v);
   });
   return t;
 }

@@ -3,8 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <ostream>
 #include <string_view>
+#include <type_traits>
 
 #include "tensor/error.h"
 
@@ -33,6 +35,20 @@ constexpr DType dtype_of<double>() {
 template <>
 constexpr DType dtype_of<int64_t>() {
   return DType::i64;
+}
+
+/// static_cast with the undefined cases defined: a floating value converted to an integer
+/// truncates toward zero, saturates at the limits, and NaN becomes 0.
+template <class D, class S>
+constexpr D value_cast(S v) {
+  if constexpr (std::is_integral_v<D> && std::is_floating_point_v<S>) {
+    if (!(v == v)) return 0;
+    if (v >= static_cast<S>(std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
+    if (v <= static_cast<S>(std::numeric_limits<D>::min())) return std::numeric_limits<D>::min();
+    return static_cast<D>(v);
+  } else {
+    return static_cast<D>(v);
+  }
 }
 
 /// Calls f.template operator()<T>() with T the C++ type of dt:

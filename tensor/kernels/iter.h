@@ -178,19 +178,10 @@ void parallel_for_range(int64_t n, int64_t grain, F&& f) {
   }
 }
 
-/// static_cast with the undefined cases defined: a floating value converted to i64 truncates
-/// toward zero, saturates at the i64 limits, and NaN becomes 0.
+/// static_cast with the undefined cases defined (see value_cast in dtype.h).
 template <class D, class S>
 inline D convert(S v) {
-  if constexpr (std::is_integral_v<D> && std::is_floating_point_v<S>) {
-    constexpr double kLimit = 9223372036854775808.0;  // 2^63
-    if (!(v == v)) return 0;
-    if (v >= S(kLimit)) return std::numeric_limits<D>::max();
-    if (v < S(-kLimit)) return std::numeric_limits<D>::min();
-    return static_cast<D>(v);
-  } else {
-    return static_cast<D>(v);
-  }
+  return value_cast<D>(v);
 }
 
 }  // namespace encore::raw::detail
