@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cmath>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "autograd/ops.h"
 
@@ -88,7 +90,7 @@ GradientTape::~GradientTape() {
 }
 
 bool GradientTape::watches(const Tensor& t) {
-  if (watched_.count(t.id())) return true;
+  if (watched_.contains(t.id())) return true;
   if (options_.watch_accessed_variables && t.trainable()) {
     watched_.insert(t.id());
     accessed_.push_back(t);
@@ -105,7 +107,7 @@ void GradientTape::watch(const Tensor& t) {
 }
 
 bool GradientTape::is_watched(const Tensor& t) const {
-  return watched_.count(t.id()) ||
+  return watched_.contains(t.id()) ||
          (options_.watch_accessed_variables && t.defined() && t.trainable());
 }
 
@@ -122,7 +124,7 @@ void GradientTape::maybe_record(const char* op, const Tensor* inputs, size_t n_i
   node->inputs.reserve(n_in);
   for (size_t k = 0; k < n_in; ++k) {
     const Tensor& t = inputs[k];
-    bool w = t.defined() && is_floating(t.dtype()) && watched_.count(t.id());
+    bool w = t.defined() && is_floating(t.dtype()) && watched_.contains(t.id());
     if (t.defined())
       node->inputs.push_back({w ? t.id() : 0, t.shape(), t.dtype()});
     else
@@ -134,7 +136,6 @@ void GradientTape::maybe_record(const char* op, const Tensor* inputs, size_t n_i
     node->outputs.push_back({t.id(), t.shape(), t.dtype()});
     if (is_floating(t.dtype())) {
       watched_.insert(t.id());
-      produced_.insert(t.id());
     }
   }
   node->saved.reserve(n_saved);
@@ -155,8 +156,7 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
   ENCORE_CHECK(target.defined(), "gradient", "the target is an undefined tensor");
   for (const Tensor& s : sources)
     ENCORE_CHECK(s.defined(), "gradient", "a source is an undefined tensor");
-  ENCORE_CHECK(produced_.count(target.id()) || watched_.count(target.id()), "gradient",
-               "the target (shape ", target.shape(),
+  ENCORE_CHECK(watched_.contains(target.id()), "gradient", "the target (shape ", target.shape(),
                ") was not computed on this tape from a watched tensor; compute it inside the "
                "tape's scope from parameters or watch()ed tensors");
   Tensor seed = options.output_gradient;
@@ -248,7 +248,6 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
     recording_ = false;
     nodes_.clear();
     watched_.clear();
-    produced_.clear();
     accessed_.clear();
   }
   return out;

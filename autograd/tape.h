@@ -9,10 +9,9 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "autograd/id_set.h"
 #include "tensor/tensor.h"
 
 namespace encore {
@@ -106,8 +105,7 @@ class GradientTape {
   bool recording_ = true;
   bool used_ = false;
   std::vector<std::unique_ptr<Node>> nodes_;
-  std::unordered_set<uint64_t> watched_;
-  std::unordered_set<uint64_t> produced_;  // ids of tensors output by a recorded node
+  detail::IdSet watched_;  // ids of watched tensors and of every recorded op's outputs
   Tensors accessed_;
 };
 

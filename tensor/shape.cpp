@@ -57,8 +57,7 @@ int64_t checked_numel(const char* op, const Shape& s) {
   int64_t n = 1;
   for (int64_t v : s) {
     ENCORE_CHECK(v >= 0, op, "negative size in shape ", s);
-    ENCORE_CHECK(v == 0 || n <= (int64_t(1) << 62) / v, op, "shape ", s,
-                 " has too many elements");
+    ENCORE_CHECK(v == 0 || n <= (int64_t(1) << 62) / v, op, "shape ", s, " has too many elements");
     n *= v;
   }
   return n;

@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# Shared set-up for scripts/demo and scripts/test (sourced, not run): installs the Debian 12
+# packages encore needs when they are missing, and configures and builds the meson build dir.
+# Both scripts use the same build dir and options, so running one after the other does not
+# reconfigure or rebuild from scratch.
+
+# The Debian 12 packages the build, the tests, the format check and the demo need. This is the
+# only list: add a package here and both scripts install it.
+ENCORE_PACKAGES=(
+  meson ninja-build g++ pkg-config    # build tools
+  libopenblas-dev                     # BLAS (gemm) and LAPACK
+  doctest-dev                         # test framework
+  libstb-dev                          # PNG reading and writing
+  nlohmann-json3-dev                  # safetensors headers, benchmark output
+  libcli11-dev                        # command-line flags of examples and benchmarks
+  clang-format-14                     # the format check
+  git                                 # lists the files the format check covers
+  python3 python3-numpy               # interchange tests
+)
+
+# The repository root, whichever directory the script was started from.
+ENCORE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ENCORE_BUILD_DIR="${ENCORE_BUILD_DIR:-$ENCORE_ROOT/build}"
+# Options of the shared build dir. werror holds our code to zero warnings. Third-party headers
+# (stb, doctest, CLI11, nlohmann-json) are reached through /usr/include, a system directory, so
+# the compiler does not report warnings inside them.
+ENCORE_MESON_OPTIONS=(-Dwerror=true)
+# Parallel jobs for ninja (default: one per core).
+ENCORE_JOBS="${ENCORE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+encore_say() {
+  if [[ -t 1 ]]; then printf '\033[1m==> %s\033[0m\n' "$*"; else printf '==> %s\n' "$*"; fi
+}
+encore_warn() { printf 'warning: %s\n' "$*" >&2; }
+encore_die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Prints the packages of ENCORE_PACKAGES that are not installed, one per line.
+encore_missing_packages() {
+  local pkg status
+  for pkg in "${ENCORE_PACKAGES[@]}"; do
+    # db:Status-Abbrev is "ii " for an installed package; `dpkg -s` alone also succeeds for a
+    # removed package whose config files remain.
+    status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)"
+    [[ "$status" == ii* ]] || echo "$pkg"
+  done
+}
+
+# Installs the missing packages (as root), or says what to install and exits 1.
+encore_ensure_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    encore_warn "not a Debian system: cannot check packages; assuming the tools are installed"
+    return 0
+  fi
+  local missing
+  mapfile -t missing < <(encore_missing_packages)
+  ((${#missing[@]} == 0)) && return 0
+
+  if ((EUID != 0)); then
+    printf 'error: missing Debian packages: %s\n' "${missing[*]}" >&2
+    printf 'Install them with:\n  sudo apt-get update && sudo apt-get install -y %s\n' \
+      "${missing[*]}" >&2
+    printf 'or run this script as root, which installs them itself.\n' >&2
+    exit 1
+  fi
+  encore_say "installing missing packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update || encore_die "apt-get update failed (no network or no apt sources?)"
+  apt-get install -y --no-install-recommends "${missing[@]}" ||
+    encore_die "apt-get install failed for: ${missing[*]}"
+  mapfile -t missing < <(encore_missing_packages)
+  ((${#missing[@]} == 0)) || encore_die "still missing after apt-get install: ${missing[*]}"
+}
+
+# Configures ENCORE_BUILD_DIR: a fresh setup, or a reconfigure when it already exists (wiping
+# it if the reconfigure fails, e.g. after a meson upgrade).
+encore_configure() {
+  if [[ -f "$ENCORE_BUILD_DIR/meson-private/coredata.dat" ]]; then
+    meson setup --reconfigure "${ENCORE_MESON_OPTIONS[@]}" "$ENCORE_BUILD_DIR" "$ENCORE_ROOT" ||
+      meson setup --wipe "${ENCORE_MESON_OPTIONS[@]}" "$ENCORE_BUILD_DIR" "$ENCORE_ROOT"
+  else
+    meson setup "${ENCORE_MESON_OPTIONS[@]}" "$ENCORE_BUILD_DIR" "$ENCORE_ROOT"
+  fi
+}
+
+# Builds the given ninja targets (everything when none are given).
+encore_build() {
+  ninja -C "$ENCORE_BUILD_DIR" -j "$ENCORE_JOBS" "$@"
+}
