@@ -1,0 +1,36 @@
+// Learning-rate schedules.
+#include "nn/optim/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "tensor/error.h"
+
+namespace encore::optim {
+
+double StepDecay::operator()(int64_t step) const {
+  ENCORE_CHECK(step_size > 0, "StepDecay", "step_size must be positive, got ", step_size);
+  return base_lr * std::pow(gamma, double(std::max<int64_t>(step, 0) / step_size));
+}
+
+double ExponentialDecay::operator()(int64_t step) const {
+  return base_lr * std::pow(gamma, double(std::max<int64_t>(step, 0)));
+}
+
+double CosineDecay::operator()(int64_t step) const {
+  ENCORE_CHECK(total_steps > 0, "CosineDecay", "total_steps must be positive, got ", total_steps);
+  if (step >= total_steps) return min_lr;
+  double t = double(std::max<int64_t>(step, 0)) / double(total_steps);
+  return min_lr + (base_lr - min_lr) * (1 + std::cos(std::numbers::pi * t)) / 2;
+}
+
+double LinearWarmup::operator()(int64_t step) const {
+  ENCORE_CHECK(warmup_steps >= 0, "LinearWarmup", "warmup_steps must be >= 0, got ", warmup_steps);
+  ENCORE_CHECK(static_cast<bool>(after), "LinearWarmup", "no schedule to follow the warm-up");
+  step = std::max<int64_t>(step, 0);
+  if (step < warmup_steps) return after(0) * double(step + 1) / double(warmup_steps);
+  return after(step - warmup_steps);
+}
+
+}  // namespace encore::optim
