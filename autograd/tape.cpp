@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "autograd/ops.h"
+#include "autograd/small_vector.h"
 
 namespace encore {
 
@@ -19,10 +20,10 @@ struct GradientTape::Node {
     DType dtype;
   };
   const char* op;
-  std::vector<Slot> inputs;
-  std::vector<Slot> outputs;
+  detail::SmallVector<Slot, 3> inputs;
+  detail::SmallVector<Slot, 2> outputs;
   VjpFn vjp;
-  std::vector<std::pair<std::shared_ptr<Storage>, uint64_t>> saved;  // storage, version
+  detail::SmallVector<std::pair<std::shared_ptr<Storage>, uint64_t>, 3> saved;  // + version
 };
 
 namespace {
@@ -193,11 +194,13 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
       if (!any) continue;
       for (size_t k = 0; k < douts.size(); ++k)
         if (!douts[k].defined()) douts[k] = zeros(n.outputs[k].shape, n.outputs[k].dtype);
-      for (auto& [storage, version] : n.saved)
+      for (size_t k = 0; k < n.saved.size(); ++k) {
+        const auto& [storage, version] = n.saved[k];
         ENCORE_CHECK(storage->version() == version, "gradient", "a tensor saved by '", n.op,
                      "' for the backward pass was modified in place after the op ran (version ",
                      version, " -> ", storage->version(),
                      "); modify a clone, or update it outside the tape's recording");
+      }
       uint32_t bits = 0;
       for (size_t k = 0; k < n.inputs.size() && k < 32; ++k)
         if (n.inputs[k].id) bits |= 1u << k;
