@@ -1,0 +1,97 @@
+// Data: mini-batches over tensors, MNIST, and the synthetic data sets of the seeds.
+#pragma once
+
+#include <string>
+
+#include "autograd/autograd.h"
+
+namespace encore::nn {
+
+struct BatchesOptions {
+  int64_t batch_size = 32;
+  bool shuffle = true;
+  /// Drop a last batch smaller than batch_size.
+  bool drop_last = false;
+};
+
+/// Mini-batches of several tensors that share their first dimension (e.g. images and labels).
+/// Each pass (each call to begin()) draws a new order from the Generator when shuffling:
+///   for (const Tensors& b : batches) { Tensor x = b[0], y = b[1]; ... }
+/// The Generator is held by reference and must outlive the Batches. With the same seed, the
+/// passes come in bitwise the same orders; a checkpoint (nn/checkpoint.h) keeps the current
+/// order so a run stopped mid-pass resumes with the same remaining batches.
+class Batches {
+ public:
+  Batches(Tensors data, BatchesOptions options = {}, Generator& gen = default_generator());
+
+  /// Number of batches in one pass.
+  int64_t size() const;
+  /// Number of examples.
+  int64_t examples() const { return n_; }
+  /// Batch i of the current order: index_select copies when shuffled, views (no copy) in the
+  /// original order otherwise. When shuffling and no order has been drawn yet (batch() called
+  /// before begin()), the first order is drawn here.
+  Tensors batch(int64_t i) const;
+  /// Draws a new order (a no-op without shuffling).
+  void reshuffle();
+  /// The current order, an i64 permutation of 0..examples()-1; undefined when not shuffling
+  /// or before the first order is drawn.
+  const Tensor& order() const { return order_; }
+  /// Replaces the current order (to resume a pass); throws unless this Batches shuffles and
+  /// order is an i64 permutation of 0..examples()-1. The next begin() still draws a new one.
+  void set_order(const Tensor& order);
+
+  class iterator {
+   public:
+    iterator(const Batches* b, int64_t i) : b_(b), i_(i) {}
+    Tensors operator*() const { return b_->batch(i_); }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const iterator& o) const { return i_ != o.i_; }
+
+   private:
+    const Batches* b_;
+    int64_t i_;
+  };
+  /// Starts a pass: reshuffles when shuffling.
+  iterator begin();
+  iterator end() const { return iterator(this, size()); }
+
+ private:
+  Tensors data_;
+  BatchesOptions o_;
+  Generator* gen_;
+  int64_t n_ = 0;
+  mutable Tensor order_;  // i64 permutation, undefined when not shuffling or not yet drawn
+};
+
+/// MNIST images as f32 in [0, 1] and labels as i64.
+struct Mnist {
+  Tensor images;  ///< (N, 1, 28, 28), or (N, 784) when flattened
+  Tensor labels;  ///< (N)
+};
+
+/// Where the MNIST files live, as scripts/fetch-data puts them: $ENCORE_DATA_DIR if set, else
+/// "data/mnist" (relative to the working directory, i.e. run from the repository root).
+std::string mnist_dir();
+/// Reads the train (60000) or test (10000) split from the IDX files in dir: images as the
+/// bytes divided by 255 (as torchvision's ToTensor), labels 0..9. limit > 0 keeps the first
+/// `limit` examples (any other value keeps all). Throws with a hint to run scripts/fetch-data
+/// if files are missing.
+Mnist load_mnist(const std::string& dir, bool train = true, bool flatten = false,
+                 int64_t limit = -1);
+
+/// Seed 003's padded "moving one" sequences: n sequences of length round(uniform(0, max_len));
+/// the element at time t is one-hot at t when t < dim, else all zeros (the seed's
+/// getNotSoRandomList(t) for t in range(length)); post-padded with zero vectors to max_len.
+/// Only the lengths are random. Returns {x (n, max_len, dim) f32, lengths (n) i64}.
+struct Sequences {
+  Tensor x;
+  Tensor lengths;
+};
+Sequences padded_onehot_sequences(int64_t n, int64_t max_len = 10, int64_t dim = 8,
+                                  Generator& gen = default_generator());
+
+}  // namespace encore::nn
