@@ -54,3 +54,65 @@ class IdSet {
 };
 
 }  // namespace encore::detail
+
+namespace encore::detail {
+
+/// An id -> V map with the same open addressing, for the backward walk's gradients. Entries are
+/// never erased: a consumed gradient is reset to V() in place, which frees its memory.
+template <class V>
+class IdMap {
+ public:
+  explicit IdMap(size_t expected = 16) {
+    size_t cap = 64;
+    while (cap < 2 * expected) cap *= 2;
+    keys_.assign(cap, 0);
+    values_.resize(cap);
+    mask_ = cap - 1;
+  }
+  /// The value for id, or nullptr when absent.
+  V* find(uint64_t id) {
+    for (size_t i = slot_of(id);; i = (i + 1) & mask_) {
+      if (keys_[i] == id) return &values_[i];
+      if (keys_[i] == 0) return nullptr;
+    }
+  }
+  /// The value for id, default-constructed when new; *inserted says which.
+  V& get(uint64_t id, bool* inserted) {
+    if (2 * (size_ + 1) > keys_.size()) grow();
+    for (size_t i = slot_of(id);; i = (i + 1) & mask_) {
+      if (keys_[i] == id) {
+        *inserted = false;
+        return values_[i];
+      }
+      if (keys_[i] == 0) {
+        keys_[i] = id;
+        ++size_;
+        *inserted = true;
+        return values_[i];
+      }
+    }
+  }
+
+ private:
+  size_t slot_of(uint64_t id) const {
+    return static_cast<size_t>((id * 0x9E3779B97F4A7C15ULL) >> 20) & mask_;
+  }
+  void grow() {
+    std::vector<uint64_t> keys = std::move(keys_);
+    std::vector<V> values = std::move(values_);
+    keys_.assign(keys.size() * 2, 0);
+    values_.clear();
+    values_.resize(keys_.size());
+    mask_ = keys_.size() - 1;
+    size_ = 0;
+    bool inserted;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i]) get(keys[i], &inserted) = std::move(values[i]);
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<V> values_;
+  size_t size_ = 0;
+  size_t mask_ = 0;
+};
+
+}  // namespace encore::detail

@@ -5,8 +5,6 @@
 #include <atomic>
 #include <cmath>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "autograd/ops.h"
 #include "autograd/small_vector.h"
@@ -30,6 +28,7 @@ namespace {
 
 struct ThreadState {
   std::vector<GradientTape*> tapes;  // innermost last
+  size_t active = 0;                 // tapes whose recording_ is true
   size_t floor = 0;                  // tapes below this index are paused by a NoGrad scope
 };
 thread_local ThreadState tls;
@@ -45,7 +44,7 @@ thread_local const char* backward_op = nullptr;
 
 namespace detail {
 
-bool any_tape_recording() { return tls.tapes.size() > tls.floor; }
+bool any_tape_recording() { return tls.active > 0 && tls.tapes.size() > tls.floor; }
 
 void record_impl(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
                  size_t n_out, VjpFn vjp, const Tensor* saved, size_t n_saved) {
@@ -80,9 +79,13 @@ bool is_recording(std::initializer_list<Tensor> inputs) {
   return false;
 }
 
-GradientTape::GradientTape(TapeOptions options) : options_(options) { tls.tapes.push_back(this); }
+GradientTape::GradientTape(TapeOptions options) : options_(options) {
+  tls.tapes.push_back(this);
+  ++tls.active;  // recording_ starts true
+}
 
 GradientTape::~GradientTape() {
+  set_recording(false);
   auto it = std::find(tls.tapes.begin(), tls.tapes.end(), this);
   if (it != tls.tapes.end()) {
     if (static_cast<size_t>(it - tls.tapes.begin()) < tls.floor) --tls.floor;
@@ -171,10 +174,11 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
     seed = ones(target.shape(), target.dtype());
   }
 
-  std::unordered_set<uint64_t> keep;
+  detail::IdSet keep;  // sources: their gradients stay in the map until the end
   for (const Tensor& s : sources) keep.insert(s.id());
-  std::unordered_map<uint64_t, Tensor> grads;
-  grads.emplace(target.id(), seed);
+  detail::IdMap<Tensor> grads(nodes_.size() + 1);
+  bool inserted;
+  grads.get(target.id(), &inserted) = seed;
 
   {
     Pause pause(this);  // the vjps' own ops are for outer tapes, not this one
@@ -184,12 +188,12 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
       Tensors douts(n.outputs.size());
       bool any = false;
       for (size_t k = 0; k < n.outputs.size(); ++k) {
-        auto it = grads.find(n.outputs[k].id);
-        if (it == grads.end()) continue;
-        douts[k] = it->second;
+        Tensor* g = grads.find(n.outputs[k].id);
+        if (!g || !g->defined()) continue;
+        douts[k] = *g;
         any = true;
         // Every consumer of this output was recorded later and has been walked already.
-        if (!keep.count(n.outputs[k].id)) grads.erase(it);
+        if (!keep.contains(n.outputs[k].id)) *g = Tensor();
       }
       if (!any) continue;
       for (size_t k = 0; k < douts.size(); ++k)
@@ -227,8 +231,8 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
         // Mixed-dtype ops promote; a gradient comes back in its input's dtype.
         if (d.dtype() != in.dtype) d = cast(d, in.dtype);
         if (anomaly_detection()) detail::check_finite(n.op, "backward", d);
-        auto [it, inserted] = grads.try_emplace(in.id, d);
-        if (!inserted) it->second = it->second + d;
+        Tensor& acc = grads.get(in.id, &inserted);
+        acc = acc.defined() ? acc + d : d;
       }
       if (!options_.persistent) {
         n.vjp = nullptr;
@@ -240,15 +244,15 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
   Tensors out;
   out.reserve(sources.size());
   for (const Tensor& s : sources) {
-    auto it = grads.find(s.id());
-    if (it != grads.end())
-      out.push_back(it->second);
+    Tensor* g = grads.find(s.id());
+    if (g && g->defined())
+      out.push_back(*g);
     else
       out.push_back(options.unconnected_zeros ? zeros(s.shape(), s.dtype()) : Tensor());
   }
   if (!options_.persistent) {
     used_ = true;
-    recording_ = false;
+    set_recording(false);
     nodes_.clear();
     watched_.clear();
     accessed_.clear();
@@ -261,10 +265,19 @@ Tensor GradientTape::gradient(const Tensor& target, const Tensor& source,
   return gradient(target, Tensors{source}, options)[0];
 }
 
-GradientTape::Pause::Pause(GradientTape* tape) : tape_(tape), was_recording_(tape->recording_) {
-  tape_->recording_ = false;
+void GradientTape::set_recording(bool on) {
+  if (on == recording_) return;
+  recording_ = on;
+  if (on)
+    ++tls.active;
+  else
+    --tls.active;
 }
-GradientTape::Pause::~Pause() { tape_->recording_ = was_recording_ && !tape_->used_; }
+
+GradientTape::Pause::Pause(GradientTape* tape) : tape_(tape), was_recording_(tape->recording_) {
+  tape_->set_recording(false);
+}
+GradientTape::Pause::~Pause() { tape_->set_recording(was_recording_ && !tape_->used_); }
 
 NoGrad::NoGrad() : previous_floor_(tls.floor) { tls.floor = tls.tapes.size(); }
 NoGrad::~NoGrad() { tls.floor = std::min(previous_floor_, tls.tapes.size()); }

@@ -101,6 +101,8 @@ class GradientTape {
 
  private:
   bool watches(const Tensor& t);
+  /// Keeps the thread's count of recording tapes (the fast "nothing records" check) in step.
+  void set_recording(bool on);
   TapeOptions options_;
   bool recording_ = true;
   bool used_ = false;
