@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   double ns_per_op = s.median * 1e6 / recorded;
   std::printf(
       "{\"name\":\"autograd_chain_encore\",\"ops\":%d,\"size\":%d,\"median_ms\":%.4f,"
-      "\"min_ms\":%.4f,\"max_ms\":%.4f,\"reps\":%d,\"ns_per_op\":%.1f,\"check_grad_sum\":%.6f}\n",
+      "\"min_ms\":%.4f,\"max_ms\":%.4f,\"reps\":%d,\"ns_per_op\":%.1f,\"check_grad_sum\":%.6g}\n",
       recorded, size, s.median, s.min, s.max, reps, ns_per_op, grad_sum);
 
   if (no_torch) return 0;
