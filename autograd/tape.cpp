@@ -49,7 +49,8 @@ bool any_tape_recording() { return tls.active > 0 && tls.tapes.size() > tls.floo
 void record_impl(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
                  size_t n_out, VjpFn vjp, const Tensor* saved, size_t n_saved) {
   for (size_t i = tls.floor; i < tls.tapes.size(); ++i)
-    tls.tapes[i]->maybe_record(op, inputs, n_in, outputs, n_out, vjp, saved, n_saved);
+    tls.tapes[i]->maybe_record(op, inputs, n_in, outputs, n_out, vjp, saved, n_saved,
+                               /*may_move=*/i + 1 == tls.tapes.size());
 }
 
 void check_finite(const char* op, const char* phase, const Tensor& t) {
@@ -84,6 +85,8 @@ GradientTape::GradientTape(TapeOptions options) : options_(options) {
   ++tls.active;  // recording_ starts true
 }
 
+size_t GradientTape::size() const { return nodes_.size(); }
+
 GradientTape::~GradientTape() {
   set_recording(false);
   auto it = std::find(tls.tapes.begin(), tls.tapes.end(), this);
@@ -117,13 +120,13 @@ bool GradientTape::is_watched(const Tensor& t) const {
 
 void GradientTape::maybe_record(const char* op, const Tensor* inputs, size_t n_in,
                                 const Tensor* outputs, size_t n_out, VjpFn& vjp,
-                                const Tensor* saved, size_t n_saved) {
+                                const Tensor* saved, size_t n_saved, bool may_move) {
   if (!recording_ || used_) return;
   bool any = false;
   for (size_t k = 0; k < n_in; ++k)
     if (inputs[k].defined() && is_floating(inputs[k].dtype()) && watches(inputs[k])) any = true;
   if (!any) return;
-  auto node = std::make_unique<Node>();
+  Node* node = &nodes_.emplace_back();
   node->op = op;
   node->inputs.reserve(n_in);
   for (size_t k = 0; k < n_in; ++k) {
@@ -145,8 +148,11 @@ void GradientTape::maybe_record(const char* op, const Tensor* inputs, size_t n_i
   node->saved.reserve(n_saved);
   for (size_t k = 0; k < n_saved; ++k)
     if (saved[k].defined()) node->saved.emplace_back(saved[k].storage(), saved[k].version());
-  node->vjp = vjp;
-  nodes_.push_back(std::move(node));
+  // The innermost tape takes the vjp; outer tapes that also record keep copies.
+  if (may_move)
+    node->vjp = std::move(vjp);
+  else
+    node->vjp = vjp;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,7 +189,7 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
   {
     Pause pause(this);  // the vjps' own ops are for outer tapes, not this one
     for (size_t i = nodes_.size(); i-- > 0;) {
-      Node& n = *nodes_[i];
+      Node& n = nodes_[i];
       if (!n.vjp) continue;
       Tensors douts(n.outputs.size());
       bool any = false;

@@ -92,12 +92,12 @@ class GradientTape {
   [[nodiscard]] Pause stop_recording() { return Pause(this); }
 
   /// Number of nodes recorded (for tests and diagnostics).
-  size_t size() const { return nodes_.size(); }
+  size_t size() const;
 
   struct Node;  // defined in tape.cpp
   // Internal: used by record().
   void maybe_record(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
-                    size_t n_out, VjpFn& vjp, const Tensor* saved, size_t n_saved);
+                    size_t n_out, VjpFn& vjp, const Tensor* saved, size_t n_saved, bool may_move);
 
  private:
   bool watches(const Tensor& t);
@@ -106,8 +106,8 @@ class GradientTape {
   TapeOptions options_;
   bool recording_ = true;
   bool used_ = false;
-  std::vector<std::unique_ptr<Node>> nodes_;
-  detail::IdSet watched_;  // ids of watched tensors and of every recorded op's outputs
+  std::vector<Node> nodes_;  // recording order is a topological order
+  detail::IdSet watched_;    // ids of watched tensors and of every recorded op's outputs
   Tensors accessed_;
 };
 

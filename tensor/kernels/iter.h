@@ -164,6 +164,10 @@ inline bool is_non_overlapping(const Shape& shape, const Strides& strides) {
 template <class F>
 void parallel_for_range(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
+  if (n < 2 * grain) {  // one thread either way: skip asking OpenMP (small ops are common)
+    f(int64_t{0}, n);
+    return;
+  }
   int64_t want = std::min<int64_t>(omp_get_max_threads(), n / std::max<int64_t>(grain, 1));
   if (want <= 1 || omp_in_parallel()) {
     f(int64_t{0}, n);
