@@ -126,7 +126,7 @@ void GradientTape::maybe_record(const char* op, const Tensor* inputs, size_t n_i
   for (size_t k = 0; k < n_in; ++k)
     if (inputs[k].defined() && is_floating(inputs[k].dtype()) && watches(inputs[k])) any = true;
   if (!any) return;
-  Node* node = &nodes_.emplace_back();
+  Node* node = nodes_.emplace_back(std::make_unique<Node>()).get();
   node->op = op;
   node->inputs.reserve(n_in);
   for (size_t k = 0; k < n_in; ++k) {
@@ -189,7 +189,7 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
   {
     Pause pause(this);  // the vjps' own ops are for outer tapes, not this one
     for (size_t i = nodes_.size(); i-- > 0;) {
-      Node& n = nodes_[i];
+      Node& n = *nodes_[i];
       if (!n.vjp) continue;
       Tensors douts(n.outputs.size());
       bool any = false;

@@ -106,8 +106,8 @@ class GradientTape {
   TapeOptions options_;
   bool recording_ = true;
   bool used_ = false;
-  std::vector<Node> nodes_;  // recording order is a topological order
-  detail::IdSet watched_;    // ids of watched tensors and of every recorded op's outputs
+  std::vector<std::unique_ptr<Node>> nodes_;  // recording order is a topological order
+  detail::IdSet watched_;  // ids of watched tensors and of every recorded op's outputs
   Tensors accessed_;
 };
 
