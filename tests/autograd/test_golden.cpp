@@ -5,49 +5,22 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::golden;
+using encore::testing::json_tensor;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
-/// The fixture file: under $ENCORE_SOURCE_ROOT (set by meson test), else found by walking up
-/// from the working directory and from the executable (when the binary is run by hand).
-fs::path fixture_path() {
-  const fs::path rel = fs::path("tests") / "golden" / "autograd_fixtures.json";
-  if (const char* root = std::getenv("ENCORE_SOURCE_ROOT")) return fs::path(root) / rel;
-  std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / rel, ec)) return d / rel;
-  return rel;
-}
-
-const json& fixtures() {
-  static const json doc = [] {
-    fs::path p = fixture_path();
-    std::ifstream in(p);
-    REQUIRE_MESSAGE(in.good(), "cannot open ", p.string(), " (set ENCORE_SOURCE_ROOT)");
-    return json::parse(in);
-  }();
-  return doc;
-}
-
-Tensor to_tensor(const json& j, DType dt) {
-  Shape s;
-  for (int64_t v : j.at("shape")) s.push_back(v);
-  return from_vector<double>(j.at("data").get<std::vector<double>>(), s).to(dt);
-}
+const json& fixtures() { return golden("autograd_fixtures.json"); }
 
 /// PyTorch's [h, w] attribute pair.
 std::pair<int64_t, int64_t> pair_of(const json& case_, const char* key) {
@@ -93,7 +66,7 @@ Tensor run(const json& c, const std::map<std::string, Tensor>& in) {
 /// (relative, with a floor scaled to the tensor for entries that cancel to near zero).
 void check_close(const std::string& what, const Tensor& got, const json& want, double rtol,
                  double atol) {
-  Tensor w = to_tensor(want, DType::f64);
+  Tensor w = json_tensor(want, DType::f64);
   REQUIRE_MESSAGE(got.shape() == w.shape(), what, ": shape ", got.shape(), " vs ", w.shape());
   std::vector<double> g = got.to_vector<double>(), e = w.to_vector<double>();
   double scale = 0;
@@ -119,7 +92,7 @@ void check_case(const json& c, DType dt, double rtol, double atol) {
   std::vector<std::string> names;
   GradientTape tape;
   for (auto& [name, value] : c.at("inputs").items()) {
-    Tensor t = to_tensor(value, dt);
+    Tensor t = json_tensor(value, dt);
     tape.watch(t);
     in[name] = t;
     sources.push_back(t);
@@ -128,7 +101,7 @@ void check_case(const json& c, DType dt, double rtol, double atol) {
   Tensor y = run(c, in);
   check_close(label + " output", y, c.at("output"), rtol, atol);
   // d sum(y * R) / d input = the vjp of R
-  Tensors grads = tape.gradient(y, sources, {.output_gradient = to_tensor(c.at("R"), dt)});
+  Tensors grads = tape.gradient(y, sources, {.output_gradient = json_tensor(c.at("R"), dt)});
   for (size_t k = 0; k < names.size(); ++k)
     check_close(label + " d/d" + names[k], grads[k], c.at("grads").at(names[k]), rtol, atol);
 }

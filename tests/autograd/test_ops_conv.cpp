@@ -7,8 +7,12 @@
 #include <string>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_grad;
+using encore::testing::check_gradgrad;
+using encore::testing::error_of;
 
 namespace {
 
@@ -22,26 +26,6 @@ Tensor rn(const Shape& s, uint64_t seed) {
 Tensor distinct(const Shape& s, uint64_t seed) {
   Generator gen(seed);
   return reshape(permutation(numel(s), gen).to(DType::f64) * 0.01, s);
-}
-
-void check_grad(const GradcheckFn& fn, const Tensors& xs) {
-  GradcheckResult r = gradcheck(fn, xs);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
-void check_gradgrad(const GradcheckFn& fn, const Tensors& xs) {
-  GradcheckResult r = gradgradcheck(fn, xs);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 /// Direct-loop conv2d: x (N, C, H, W), w (F, C, kh, kw), b (F) -> (N, F, Ho, Wo).

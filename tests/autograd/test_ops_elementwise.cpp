@@ -10,8 +10,12 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_grad;
+using encore::testing::check_gradgrad;
+using encore::testing::error_of;
 
 namespace {
 
@@ -28,29 +32,8 @@ Tensor away_from_zero(const Shape& s, double lo = 0.2, double hi = 1.0) {
   return uniform(s, lo, hi) * (bernoulli(s, 0.5, gen(), DType::f64) * 2.0 - 1.0);
 }
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
-}
-
-void check_grad(const std::string& what, const GradcheckFn& fn, const Tensors& inputs,
-                const GradcheckOptions& o = {}) {
-  INFO(what);
-  GradcheckResult r = gradcheck(fn, inputs, o);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-void check_gradgrad(const std::string& what, const GradcheckFn& fn, const Tensors& inputs,
-                    const GradcheckOptions& o = {}) {
-  INFO(what);
-  GradcheckResult r = gradgradcheck(fn, inputs, o);
-  CHECK_MESSAGE(r.ok, r.message);
 }
 
 using Binary = std::function<Tensor(const Tensor&, const Tensor&)>;

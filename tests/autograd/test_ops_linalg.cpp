@@ -5,35 +5,18 @@
 #include <string>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_grad;
+using encore::testing::check_gradgrad;
+using encore::testing::error_of;
 
 namespace {
 
 Tensor rn(const Shape& s, uint64_t seed) {
   Generator gen(seed);
   return randn(s, gen, DType::f64);
-}
-
-void check_grad(const GradcheckFn& fn, const Tensors& xs, const GradcheckOptions& o = {}) {
-  GradcheckResult r = gradcheck(fn, xs, o);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
-void check_gradgrad(const GradcheckFn& fn, const Tensors& xs, const GradcheckOptions& o = {}) {
-  GradcheckResult r = gradgradcheck(fn, xs, o);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
-/// Runs f and returns the message of the encore::Error it throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 const GradcheckFn mm = [](const Tensors& x) { return matmul(x[0], x[1]); };

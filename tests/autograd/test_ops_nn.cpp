@@ -6,24 +6,16 @@
 #include <string>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::error_of;
 
 namespace {
 
 Tensor rn(const Shape& s, uint64_t seed) {
   Generator gen(seed);
   return randn(s, gen, DType::f64);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -10,8 +10,12 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_grad;
+using encore::testing::check_gradgrad;
+using encore::testing::error_of;
 
 namespace {
 
@@ -23,28 +27,6 @@ Tensor uniform(const Shape& s, double lo = -1, double hi = 1) {
   return rand(s, gen(), DType::f64, lo, hi);
 }
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void check_grad(const std::string& what, const GradcheckFn& fn, const Tensors& inputs,
-                const GradcheckOptions& o = {}) {
-  INFO(what);
-  GradcheckResult r = gradcheck(fn, inputs, o);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-void check_gradgrad(const std::string& what, const GradcheckFn& fn, const Tensors& inputs,
-                    const GradcheckOptions& o = {}) {
-  INFO(what);
-  GradcheckResult r = gradgradcheck(fn, inputs, o);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
 std::string dims_text(const std::vector<int64_t>& dims, bool keepdim) {
   std::ostringstream os;
   os << "{";

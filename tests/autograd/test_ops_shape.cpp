@@ -6,8 +6,12 @@
 #include <string>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_grad;
+using encore::testing::check_gradgrad;
+using encore::testing::error_of;
 
 namespace {
 
@@ -20,31 +24,11 @@ Tensor idx(std::initializer_list<int64_t> v, const Shape& s) {
   return from_vector<int64_t>(std::vector<int64_t>(v), s);
 }
 
-void check_grad(const GradcheckFn& fn, const Tensors& xs) {
-  GradcheckResult r = gradcheck(fn, xs);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
-void check_gradgrad(const GradcheckFn& fn, const Tensors& xs) {
-  GradcheckResult r = gradgradcheck(fn, xs);
-  CHECK_MESSAGE(r.ok, r.message);
-}
-
 /// The outer product of t with itself, (n, 1) @ (1, n): a quadratic, so second derivatives
 /// flow through the vjp of the shape op that made t.
 Tensor quad(const Tensor& t) {
   Tensor f = reshape(t, {-1, 1});
   return matmul(f, transpose(f, 0, 1));
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

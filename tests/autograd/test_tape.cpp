@@ -7,18 +7,12 @@
 #include <thread>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::error_of;
 
 namespace {
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 }  // namespace
 

@@ -21,8 +21,11 @@
 #include <vector>
 
 #include "nn/nn.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::expect_error;
+using encore::testing::source_path;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -109,18 +112,6 @@ std::map<std::string, std::string> bytes_of(const nn::Module& m) {
                             static_cast<size_t>(c.numel()) * dtype_size(c.dtype()));
   }
   return out;
-}
-
-/// The message of the encore::Error f throws.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL("expected an encore::Error");
-  return "";
 }
 
 bool contains(const std::string& s, const std::string& part) {
@@ -307,7 +298,7 @@ TEST_CASE("checkpoint: a checkpoint that does not fit throws naming the file, ch
 
   SUBCASE("another optimizer type") {
     optim::SGD sgd(net.parameters(), {.lr = 0.1, .momentum = 0.9});
-    std::string e = error_of([&] { nn::load_checkpoint(path, net, sgd, gen, &b); });
+    std::string e = expect_error([&] { nn::load_checkpoint(path, net, sgd, gen, &b); });
     CHECK(contains(e, path));
     CHECK(contains(e, "'Adam'"));
     CHECK(contains(e, "'SGD'"));
@@ -318,7 +309,7 @@ TEST_CASE("checkpoint: a checkpoint that does not fit throws naming the file, ch
     Net wide(9, 1, &gen);
     optim::Adam wide_opt(wide.parameters());
     const auto wide_before = bytes_of(wide);
-    std::string e = error_of([&] { nn::load_checkpoint(path, wide, wide_opt, gen, &b); });
+    std::string e = expect_error([&] { nn::load_checkpoint(path, wide, wide_opt, gen, &b); });
     CHECK(contains(e, path));
     CHECK(contains(e, "'fc1.weight' has shape [8, 4] in the file but [9, 4] in the model"));
     CHECK(contains(e, "fc2.weight"));
@@ -330,14 +321,14 @@ TEST_CASE("checkpoint: a checkpoint that does not fit throws naming the file, ch
     Tensors some = net.parameters();
     some.resize(2);
     optim::Adam partial(some);
-    std::string e = error_of([&] { nn::load_checkpoint(path, net, partial, gen, &b); });
+    std::string e = expect_error([&] { nn::load_checkpoint(path, net, partial, gen, &b); });
     CHECK(contains(e, path));
     CHECK(contains(e, "Adam.load_state_dict"));
     unchanged();
   }
   SUBCASE("batches of another size") {
     nn::Batches other({zeros({10, 4})}, {.batch_size = 5}, gen);
-    std::string e = error_of([&] { nn::load_checkpoint(path, net, adam, gen, &other); });
+    std::string e = expect_error([&] { nn::load_checkpoint(path, net, adam, gen, &other); });
     CHECK(contains(e, path));
     CHECK(contains(e, "data.order"));
     unchanged();
@@ -350,7 +341,7 @@ TEST_CASE("checkpoint: a checkpoint that does not fit throws naming the file, ch
       CAPTURE(keep);
       std::ofstream(cut, std::ios::binary | std::ios::trunc)
           .write(all.data(), std::streamsize(keep));
-      std::string e = error_of([&] { nn::load_checkpoint(cut, net, adam, gen, &b); });
+      std::string e = expect_error([&] { nn::load_checkpoint(cut, net, adam, gen, &b); });
       CHECK(contains(e, cut));
     }
     unchanged();
@@ -358,23 +349,23 @@ TEST_CASE("checkpoint: a checkpoint that does not fit throws naming the file, ch
   SUBCASE("a plain model save") {
     const std::string plain = dir.file("model.safetensors");
     net.save(plain);
-    std::string e = error_of([&] { nn::load_checkpoint(plain, net, adam, gen, &b); });
+    std::string e = expect_error([&] { nn::load_checkpoint(plain, net, adam, gen, &b); });
     CHECK(contains(e, plain));
     CHECK(contains(e, "not an encore training checkpoint"));
     CHECK(contains(e, "Module::load"));
     net.save(plain, {{"format", "pt"}});  // PyTorch's safetensors metadata
-    e = error_of([&] { nn::load_checkpoint(plain, net, adam, gen, &b); });
+    e = expect_error([&] { nn::load_checkpoint(plain, net, adam, gen, &b); });
     CHECK(contains(e, "'pt'"));
     unchanged();
   }
   SUBCASE("a missing file") {
     const std::string none = dir.file("none.safetensors");
-    CHECK(contains(error_of([&] { nn::load_checkpoint(none, net, adam, gen); }), none));
+    CHECK(contains(expect_error([&] { nn::load_checkpoint(none, net, adam, gen); }), none));
     unchanged();
   }
   SUBCASE("reserved metadata keys cannot be saved as extra") {
     const std::string other = dir.file("other.safetensors");
-    std::string e = error_of([&] {
+    std::string e = expect_error([&] {
       nn::save_checkpoint(other, net, adam, gen, {.extra = {{"step", "5"}}});
     });
     CHECK(contains(e, "reserved"));
@@ -409,15 +400,7 @@ const std::vector<int64_t> kCount = {-(int64_t{1} << 62), (int64_t{1} << 53) + 1
 
 /// interchange.py: under $ENCORE_SOURCE_ROOT, else found walking up from the working directory
 /// and the executable.
-fs::path script_path() {
-  const fs::path rel = fs::path("tests") / "nn" / "interchange.py";
-  if (const char* root = std::getenv("ENCORE_SOURCE_ROOT")) return fs::path(root) / rel;
-  std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / rel, ec)) return d / rel;
-  return rel;
-}
+fs::path script_path() { return source_path("tests/nn/interchange.py"); }
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -556,7 +539,7 @@ TEST_CASE("checkpoint: interchange with Python (numpy reads our file, we read nu
 
     // A plain Linear rejects the file, naming it and the keys that do not fit.
     nn::Linear fc(3, 2);
-    std::string e = error_of([&] { fc.load(file); });
+    std::string e = expect_error([&] { fc.load(file); });
     CHECK(contains(e, file));
     CHECK(contains(e, "unexpected key 'fc.weight'"));
   }

@@ -14,8 +14,11 @@
 #include <vector>
 
 #include "nn/nn.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::expect_error;
+using encore::testing::search_dirs;
 namespace fs = std::filesystem;
 
 namespace {
@@ -48,18 +51,6 @@ std::vector<int64_t> sorted(std::vector<int64_t> v) {
   return v;
 }
 
-/// The message of the encore::Error f throws ("" when it throws none, which then fails).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL("expected an encore::Error");
-  return "";
-}
-
 /// Sets an environment variable for the scope and restores the previous value.
 struct ScopedEnv {
   std::string name;
@@ -89,10 +80,8 @@ fs::path mnist_path() {
   if (const char* d = std::getenv("ENCORE_DATA_DIR")) candidates.emplace_back(d);
   if (const char* root = std::getenv("ENCORE_SOURCE_ROOT"))
     candidates.push_back(fs::path(root) / "data" / "mnist");
+  for (const fs::path& d : search_dirs()) candidates.push_back(d / "data" / "mnist");
   std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      candidates.push_back(d / "data" / "mnist");
   for (const fs::path& c : candidates)
     if (fs::exists(c / probe, ec) && fs::exists(c / "t10k-images-idx3-ubyte", ec)) return c;
   return {};
@@ -286,7 +275,7 @@ TEST_CASE("data: set_order resumes a pass and rejects what is not a permutation"
   // The order is copied, not aliased.
   CHECK_FALSE(b.order().storage() == a.order().storage());
 
-  std::string e = error_of([&] { b.set_order(view(arange(n, DType::i64), {4, 5})); });
+  std::string e = expect_error([&] { b.set_order(view(arange(n, DType::i64), {4, 5})); });
   CHECK(e.find("Batches::set_order") != std::string::npos);
   CHECK(e.find("[20]") != std::string::npos);
   CHECK(e.find("[4, 5]") != std::string::npos);
@@ -294,7 +283,7 @@ TEST_CASE("data: set_order resumes a pass and rejects what is not a permutation"
   CHECK_THROWS_AS(b.set_order(Tensor()), Error);
   Tensor dup = arange(n, DType::i64);
   dup.data<int64_t>()[3] = 4;
-  e = error_of([&] { b.set_order(dup); });
+  e = expect_error([&] { b.set_order(dup); });
   CHECK(e.find("not a permutation") != std::string::npos);
   Tensor out_of_range = arange(n, DType::i64);
   out_of_range.data<int64_t>()[0] = n;
@@ -308,11 +297,11 @@ TEST_CASE("data: set_order resumes a pass and rejects what is not a permutation"
 }
 
 TEST_CASE("data: Batches errors") {
-  std::string e = error_of([] { nn::Batches b({zeros({10, 3}), zeros({9})}); });
+  std::string e = expect_error([] { nn::Batches b({zeros({10, 3}), zeros({9})}); });
   CHECK(e.find("Batches") == 0);
   CHECK(e.find("[9]") != std::string::npos);
   CHECK(e.find("[10, 3]") != std::string::npos);
-  e = error_of([] { nn::Batches b({zeros({10, 3})}, {.batch_size = 0}); });
+  e = expect_error([] { nn::Batches b({zeros({10, 3})}, {.batch_size = 0}); });
   CHECK(e.find("batch_size") != std::string::npos);
   CHECK(e.find("0") != std::string::npos);
   CHECK_THROWS_AS(nn::Batches({zeros({10})}, {.batch_size = -4}), Error);
@@ -336,11 +325,11 @@ TEST_CASE("data: mnist_dir follows ENCORE_DATA_DIR as scripts/fetch-data does") 
 }
 
 TEST_CASE("data: load_mnist of a missing directory points at scripts/fetch-data") {
-  std::string e = error_of([] { nn::load_mnist("/nonexistent/encore-mnist"); });
+  std::string e = expect_error([] { nn::load_mnist("/nonexistent/encore-mnist"); });
   CHECK(e.find("load_mnist") == 0);
   CHECK(e.find("/nonexistent/encore-mnist/train-images-idx3-ubyte") != std::string::npos);
   CHECK(e.find("scripts/fetch-data") != std::string::npos);
-  e = error_of([] { nn::load_mnist("/nonexistent/encore-mnist", false); });
+  e = expect_error([] { nn::load_mnist("/nonexistent/encore-mnist", false); });
   CHECK(e.find("t10k-") != std::string::npos);
 }
 

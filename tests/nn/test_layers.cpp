@@ -7,9 +7,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,61 +14,20 @@
 #include <vector>
 
 #include "nn/nn.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_close;
+using encore::testing::golden;
+using encore::testing::json_tensor;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// The fixture file: under $ENCORE_SOURCE_ROOT (set by meson test), else found by walking up
-/// from the working directory and from the executable (when the binary is run by hand).
-fs::path fixture_path() {
-  const fs::path rel = fs::path("tests") / "golden" / "layer_fixtures.json";
-  if (const char* root = std::getenv("ENCORE_SOURCE_ROOT")) return fs::path(root) / rel;
-  std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / rel, ec)) return d / rel;
-  return rel;
-}
-
-const json& fixtures() {
-  static const json doc = [] {
-    fs::path p = fixture_path();
-    std::ifstream in(p);
-    REQUIRE_MESSAGE(in.good(), "cannot open ", p.string(), " (set ENCORE_SOURCE_ROOT)");
-    return json::parse(in);
-  }();
-  return doc;
-}
-
-Tensor to_tensor(const json& j, DType dt) {
-  Shape s;
-  for (int64_t v : j.at("shape")) s.push_back(v);
-  return from_vector<double>(j.at("data").get<std::vector<double>>(), s).to(dt);
-}
-
-/// Every element within atol + rtol |want|; reports the worst element otherwise.
-void check_close(const std::string& what, const Tensor& got, const Tensor& want, double atol,
-                 double rtol) {
-  INFO(what);
-  REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const double excess = std::abs(g[i] - w[i]) - (atol + rtol * std::abs(w[i]));
-    if (!(excess <= worst)) worst = excess, at = i;  // NaN counts as a failure
-  }
-  INFO("worst element " << at << ": got " << (g.empty() ? 0 : g[at]) << ", want "
-                        << (w.empty() ? 0 : w[at]));
-  CHECK(worst <= 0);
-}
+const json& fixtures() { return golden("layer_fixtures.json"); }
 
 nn::Size2 size2(const json& c, const char* key) {
   return {c.at(key).at(0).get<int64_t>(), c.at(key).at(1).get<int64_t>()};
@@ -142,7 +98,7 @@ void check_case(const std::string& name, const json& c, DType dt, double atol, d
     for (auto& [pname, p] : layer.module->named_parameters()) {
       INFO(name << ": parameter " << pname);
       REQUIRE(c.at("params").contains(pname));
-      p.copy_(to_tensor(c.at("params").at(pname), dt));
+      p.copy_(json_tensor(c.at("params").at(pname), dt));
     }
   }
   REQUIRE(layer.module->named_parameters().size() == c.at("params").size());
@@ -150,8 +106,8 @@ void check_case(const std::string& name, const json& c, DType dt, double atol, d
   for (const json& step : c.at("steps")) {
     const std::string where = name + " step " + std::to_string(index++);
     layer.module->train(step.at("mode") == "train");
-    Tensor x = to_tensor(step.at("x"), dt);
-    Tensor r = to_tensor(step.at("R"), dt);
+    Tensor x = json_tensor(step.at("x"), dt);
+    Tensor r = json_tensor(step.at("R"), dt);
     GradientTape tape;
     tape.watch(x);
     Tensor out = layer.forward(x);
@@ -163,31 +119,24 @@ void check_case(const std::string& name, const json& c, DType dt, double atol, d
       names.push_back(pname);
     }
     Tensors grads = tape.gradient(loss, sources);
-    check_close(where + ": forward", out, to_tensor(step.at("out"), dt), atol, rtol);
+    check_close(where + ": forward", out, json_tensor(step.at("out"), dt), atol, rtol);
     for (size_t i = 0; i < grads.size(); ++i)
       check_close(where + ": d loss / d " + names[i], grads[i],
-                  to_tensor(step.at("grads").at(names[i]), dt), atol, rtol);
+                  json_tensor(step.at("grads").at(names[i]), dt), atol, rtol);
     if (step.contains("buffers")) {
       auto buffers = layer.module->named_buffers();
       CHECK(buffers.size() == step.at("buffers").size());
       for (auto& [bname, b] : buffers)
         check_close(where + ": buffer " + bname, b.to(DType::f64),
-                    to_tensor(step.at("buffers").at(bname), DType::f64), atol, rtol);
+                    json_tensor(step.at("buffers").at(bname), DType::f64), atol, rtol);
     }
   }
 }
 
 double dot(const Tensor& a, const Tensor& b) { return sum(a * b).item(); }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+/// A call that throws nothing gives "(no error)", which reads well in a failed CHECK.
+std::string error_of(auto&& f) { return encore::testing::error_of(f, "(no error)"); }
 
 }  // namespace
 

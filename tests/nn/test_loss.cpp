@@ -6,9 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -16,35 +13,20 @@
 #include <vector>
 
 #include "nn/nn.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_close;
+using encore::testing::golden;
+using encore::testing::json_tensor;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fs::path loss_fixture_path() {
-  const fs::path rel = fs::path("tests") / "golden" / "loss_fixtures.json";
-  if (const char* root = std::getenv("ENCORE_SOURCE_ROOT")) return fs::path(root) / rel;
-  std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / rel, ec)) return d / rel;
-  return rel;
-}
-
-const json& fixtures() {
-  static const json doc = [] {
-    fs::path p = loss_fixture_path();
-    std::ifstream in(p);
-    REQUIRE_MESSAGE(in.good(), "cannot open ", p.string(), " (set ENCORE_SOURCE_ROOT)");
-    return json::parse(in);
-  }();
-  return doc;
-}
+const json& fixtures() { return golden("loss_fixtures.json"); }
 
 Shape shape_of(const json& j) {
   Shape s;
@@ -52,30 +34,8 @@ Shape shape_of(const json& j) {
   return s;
 }
 
-Tensor to_tensor(const json& j, DType dt = DType::f64) {
-  return from_vector<double>(j.at("data").get<std::vector<double>>(), shape_of(j)).to(dt);
-}
-
 Tensor to_labels(const json& j) {
   return from_vector<int64_t>(j.at("data").get<std::vector<int64_t>>(), shape_of(j));
-}
-
-/// Every element within atol + rtol |want|; reports the worst element otherwise.
-void check_close(const std::string& what, const Tensor& got, const Tensor& want, double atol,
-                 double rtol) {
-  INFO(what);
-  REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const double excess = std::abs(g[i] - w[i]) - (atol + rtol * std::abs(w[i]));
-    if (!(excess <= worst)) worst = excess, at = i;  // NaN counts as a failure
-  }
-  INFO("worst element " << at << ": got " << (g.empty() ? 0 : g[at]) << ", want "
-                        << (w.empty() ? 0 : w[at]));
-  CHECK(worst <= 0);
 }
 
 nn::Reduction reduction_of(const std::string& r) {
@@ -111,21 +71,21 @@ TEST_CASE("loss: forward and gradients match PyTorch (f64)") {
   for (const auto& [name, c] : cases.items()) {
     const std::string loss = c.at("loss");
     const bool labels = loss == "cross_entropy";
-    Tensor pred = to_tensor(c.at("pred"));
-    Tensor target = labels ? to_labels(c.at("target")) : to_tensor(c.at("target"));
+    Tensor pred = json_tensor(c.at("pred"));
+    Tensor target = labels ? to_labels(c.at("target")) : json_tensor(c.at("target"));
     GradientTape tape;
     tape.watch(pred);
     if (!labels) tape.watch(target);
     Tensor out = loss_of(loss)(pred, target, reduction_of(c.at("reduction")));
     // Forward: the large-logit and p = 0/1 references are exact, so no absolute slack.
-    check_close(name + ": loss", out, to_tensor(c.at("out")), 0, 1e-13);
-    Tensor r = to_tensor(c.at("R"));
+    check_close(name + ": loss", out, json_tensor(c.at("out")), 0, 1e-13);
+    Tensor r = json_tensor(c.at("R"));
     Tensors grads = tape.gradient(sum(out * r), labels ? Tensors{pred} : Tensors{pred, target});
     // Gradients: 1e-15 absolute for elements PyTorch's own f64 cannot resolve (sigmoid(50) - 1
     // is -2e-22; softmax of logits 1000 apart underflows).
-    check_close(name + ": d/d pred", grads[0], to_tensor(c.at("dpred")), 1e-15, 1e-12);
+    check_close(name + ": d/d pred", grads[0], json_tensor(c.at("dpred")), 1e-15, 1e-12);
     if (c.contains("dtarget"))
-      check_close(name + ": d/d target", grads[1], to_tensor(c.at("dtarget")), 1e-15, 1e-12);
+      check_close(name + ": d/d target", grads[1], json_tensor(c.at("dtarget")), 1e-15, 1e-12);
   }
 }
 
@@ -135,15 +95,15 @@ TEST_CASE("loss: f32 forward and gradients match PyTorch") {
     const json& c = fixtures().at("cases").at(name);
     const std::string loss = c.at("loss");
     const bool labels = loss == "cross_entropy";
-    Tensor pred = to_tensor(c.at("pred"), DType::f32);
-    Tensor target = labels ? to_labels(c.at("target")) : to_tensor(c.at("target"), DType::f32);
+    Tensor pred = json_tensor(c.at("pred"), DType::f32);
+    Tensor target = labels ? to_labels(c.at("target")) : json_tensor(c.at("target"), DType::f32);
     GradientTape tape;
     tape.watch(pred);
     Tensor out = loss_of(loss)(pred, target, reduction_of(c.at("reduction")));
     CHECK(out.dtype() == DType::f32);
-    check_close(std::string(name) + " f32: loss", out, to_tensor(c.at("out")), 1e-6, 1e-5);
-    Tensor g = tape.gradient(sum(out * to_tensor(c.at("R"), DType::f32)), pred);
-    check_close(std::string(name) + " f32: d/d pred", g, to_tensor(c.at("dpred")), 1e-6, 1e-5);
+    check_close(std::string(name) + " f32: loss", out, json_tensor(c.at("out")), 1e-6, 1e-5);
+    Tensor g = tape.gradient(sum(out * json_tensor(c.at("R"), DType::f32)), pred);
+    check_close(std::string(name) + " f32: d/d pred", g, json_tensor(c.at("dpred")), 1e-6, 1e-5);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "nn/nn.h"
+#include "tests/support/support.h"
 
 using namespace encore;
 namespace fs = std::filesystem;
@@ -72,15 +73,8 @@ class Net : public nn::Module {
   std::shared_ptr<nn::Linear> head_;
 };
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+/// A call that throws nothing gives "(no error)", which reads well in a failed CHECK.
+std::string error_of(auto&& f) { return encore::testing::error_of(f, "(no error)"); }
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

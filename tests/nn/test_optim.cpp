@@ -7,9 +7,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -18,59 +15,20 @@
 #include <vector>
 
 #include "nn/nn.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_close;
+using encore::testing::golden;
+using encore::testing::json_tensor;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fs::path optim_fixture_path() {
-  const fs::path rel = fs::path("tests") / "golden" / "optim_fixtures.json";
-  if (const char* root = std::getenv("ENCORE_SOURCE_ROOT")) return fs::path(root) / rel;
-  std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / rel, ec)) return d / rel;
-  return rel;
-}
-
-const json& fixtures() {
-  static const json doc = [] {
-    fs::path p = optim_fixture_path();
-    std::ifstream in(p);
-    REQUIRE_MESSAGE(in.good(), "cannot open ", p.string(), " (set ENCORE_SOURCE_ROOT)");
-    return json::parse(in);
-  }();
-  return doc;
-}
-
-Tensor to_tensor(const json& j, DType dt = DType::f64) {
-  Shape s;
-  for (int64_t v : j.at("shape")) s.push_back(v);
-  return from_vector<double>(j.at("data").get<std::vector<double>>(), s).to(dt);
-}
-
-/// Every element within atol + rtol |want|; reports the worst element otherwise.
-void check_close(const std::string& what, const Tensor& got, const Tensor& want, double atol,
-                 double rtol) {
-  INFO(what);
-  REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const double excess = std::abs(g[i] - w[i]) - (atol + rtol * std::abs(w[i]));
-    if (!(excess <= worst)) worst = excess, at = i;  // NaN counts as a failure
-  }
-  INFO("worst element " << at << ": got " << (g.empty() ? 0 : g[at]) << ", want "
-                        << (w.empty() ? 0 : w[at]));
-  CHECK(worst <= 0);
-}
+const json& fixtures() { return golden("optim_fixtures.json"); }
 
 bool same_values(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.to_vector<double>() == b.to_vector<double>();
@@ -123,7 +81,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, const 
 Tensors initial_params(DType dt) {
   Tensors ps;
   for (const json& p : fixtures().at("optimizers").at("init"))
-    ps.push_back(to_tensor(p, dt).set_trainable());
+    ps.push_back(json_tensor(p, dt).set_trainable());
   return ps;
 }
 
@@ -131,7 +89,7 @@ Tensors initial_params(DType dt) {
 Tensors step_grads(const json& c, int s, DType dt) {
   Tensors gs;
   for (const json& g : fixtures().at("optimizers").at("grads").at(s))
-    gs.push_back(to_tensor(g, dt));
+    gs.push_back(json_tensor(g, dt));
   for (int k : c.at("skip"))
     if (k == s) gs[1] = Tensor();
   return gs;
@@ -141,7 +99,7 @@ void check_step(const std::string& where, const json& c, int s, const Tensors& p
                 double rtol) {
   for (size_t i = 0; i < ps.size(); ++i)
     check_close(where + ": step " + std::to_string(s + 1) + ", parameter " + std::to_string(i),
-                ps[i], to_tensor(c.at("after").at(s).at(i)), atol, rtol);
+                ps[i], json_tensor(c.at("after").at(s).at(i)), atol, rtol);
 }
 
 }  // namespace
@@ -341,7 +299,7 @@ TEST_CASE("optim: a skipped gradient leaves its parameter and state unchanged") 
     opt->step({step_grads(c, 1, DType::f64)[0], Tensor()});
     CHECK(ps[1].to_vector<double>() == before);
     CHECK(ps[1].version() == version);
-    CHECK(!same_values(ps[0], to_tensor(fixtures().at("optimizers").at("init").at(0))));
+    CHECK(!same_values(ps[0], json_tensor(fixtures().at("optimizers").at("init").at(0))));
     for (const auto& [k, t] : opt->state_dict())
       if (k.rfind("1.", 0) == 0) CHECK_MESSAGE(same_values(t, state.at(k)), k);
     CHECK(opt->steps() == 2);
@@ -350,7 +308,7 @@ TEST_CASE("optim: a skipped gradient leaves its parameter and state unchanged") 
   Tensors ps = initial_params(DType::f64);
   optim::Adam opt(ps);
   opt.step({Tensor(), Tensor()});
-  CHECK(same_values(ps[0], to_tensor(fixtures().at("optimizers").at("init").at(0))));
+  CHECK(same_values(ps[0], json_tensor(fixtures().at("optimizers").at("init").at(0))));
   CHECK(opt.state_dict().size() == 2);
   CHECK(opt.steps() == 1);
 }
@@ -501,7 +459,7 @@ TEST_CASE("optim: a schedule drives set_lr between steps") {
 TEST_CASE("optim: clip_by_global_norm matches the exact rule and torch's clip_grad_norm_") {
   const json& cl = fixtures().at("clip");
   Tensors grads;
-  for (const json& g : cl.at("grads")) grads.push_back(to_tensor(g));
+  for (const json& g : cl.at("grads")) grads.push_back(json_tensor(g));
   for (const json& c : cl.at("by_norm")) {
     const double max_norm = c.at("max_norm");
     INFO("max_norm " << max_norm);
@@ -511,14 +469,14 @@ TEST_CASE("optim: clip_by_global_norm matches the exact rule and torch's clip_gr
     CHECK(norm == doctest::Approx(c.at("torch_norm").get<double>()).epsilon(1e-14));
     REQUIRE(out.size() == 2);
     for (size_t i = 0; i < 2; ++i) {
-      check_close("exact", out[i], to_tensor(c.at("clipped").at(i)), 0, 1e-14);
+      check_close("exact", out[i], json_tensor(c.at("clipped").at(i)), 0, 1e-14);
       // torch divides by norm + 1e-6.
-      check_close("torch", out[i], to_tensor(c.at("torch_clipped").at(i)), 0, 2e-6 / norm);
+      check_close("torch", out[i], json_tensor(c.at("torch_clipped").at(i)), 0, 2e-6 / norm);
     }
     if (max_norm >= norm)
       for (size_t i = 0; i < 2; ++i) CHECK(same_values(out[i], grads[i]));
     // The inputs are untouched.
-    CHECK(same_values(grads[0], to_tensor(cl.at("grads").at(0))));
+    CHECK(same_values(grads[0], json_tensor(cl.at("grads").at(0))));
   }
   // By hand: (3, 4) and an undefined gradient: norm 5, clipped to norm 1 -> (0.6, 0.8).
   Tensors hand = {from_vector<double>({3, 4}, {2}), Tensor()};
@@ -541,11 +499,11 @@ TEST_CASE("optim: clip_by_global_norm matches the exact rule and torch's clip_gr
 TEST_CASE("optim: clip_by_value matches torch.clamp") {
   const json& cl = fixtures().at("clip");
   Tensors grads;
-  for (const json& g : cl.at("grads")) grads.push_back(to_tensor(g));
+  for (const json& g : cl.at("grads")) grads.push_back(json_tensor(g));
   for (const json& c : cl.at("by_value")) {
     Tensors out = optim::clip_by_value(grads, c.at("limit").get<double>());
     for (size_t i = 0; i < 2; ++i)
-      check_close("clamp", out[i], to_tensor(c.at("clipped").at(i)), 0, 0);
+      check_close("clamp", out[i], json_tensor(c.at("clipped").at(i)), 0, 0);
   }
   Tensors out = optim::clip_by_value({Tensor(), from_vector<double>({-3, 0.5, 2}, {3})}, 1);
   CHECK(!out[0].defined());

@@ -10,76 +10,29 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
 #include "nn/recurrent.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::check_close;
+using encore::testing::golden;
+using encore::testing::json_tensor;
+using encore::testing::Measure;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-/// $ENCORE_SOURCE_ROOT/tests/golden/recurrent_fixtures.json (meson test sets the variable);
-/// when it is unset (the binary run by hand), the first ancestor of the working directory or
-/// of the executable that holds the file.
-fs::path fixture_path() {
-  const fs::path rel = fs::path("tests") / "golden" / "recurrent_fixtures.json";
-  if (const char* root = std::getenv("ENCORE_SOURCE_ROOT")) return fs::path(root) / rel;
-  std::error_code ec;
-  for (fs::path start : {fs::current_path(ec), fs::read_symlink("/proc/self/exe", ec)})
-    for (fs::path d = start; !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / rel, ec)) return d / rel;
-  return rel;
-}
-
+/// A case of tests/golden/recurrent_fixtures.json, by name.
 const json& fixture(const std::string& name) {
-  static const json doc = [] {
-    fs::path p = fixture_path();
-    std::ifstream in(p);
-    REQUIRE_MESSAGE(in.good(), "cannot open ", p.string(), " (set ENCORE_SOURCE_ROOT)");
-    return json::parse(in);
-  }();
-  return doc.at("cases").at(name);
-}
-
-Tensor to_tensor(const json& j, DType dt) {
-  Shape s;
-  for (int64_t v : j.at("shape")) s.push_back(v);
-  return from_vector<double>(j.at("data").get<std::vector<double>>(), s).to(dt);
-}
-
-/// Checks |got - want| <= atol + rtol |want| elementwise, reporting the worst element.
-void check_close(const Tensor& got, const Tensor& want, double atol, double rtol,
-                 const std::string& what) {
-  INFO(what);
-  REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double worst = 0, worst_err = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    double err = std::abs(g[i] - w[i]);
-    double excess = err / (atol + rtol * std::abs(w[i]));
-    if (!(excess <= worst)) {  // also catches NaN
-      worst = std::isnan(excess) ? std::numeric_limits<double>::infinity() : excess;
-      worst_err = err;
-      at = i;
-    }
-  }
-  INFO("worst element ", at, ": got ", g.empty() ? 0 : g[at], ", want ", w.empty() ? 0 : w[at],
-       " (error ", worst_err, ")");
-  CHECK(worst <= 1.0);
+  return golden("recurrent_fixtures.json").at("cases").at(name);
 }
 
 /// Copies the fixture's parameters into the module's, by PyTorch name; every name must match.
@@ -91,7 +44,7 @@ void load_params(nn::Module& m, const json& params) {
   REQUIRE(have == want);
   NoGrad no_grad;
   for (auto& [name, t] : mine) {
-    Tensor src = to_tensor(params.at(name), t.dtype());
+    Tensor src = json_tensor(params.at(name), t.dtype());
     REQUIRE(src.shape() == t.shape());
     t.copy_(src);
   }
@@ -116,7 +69,7 @@ Result run_case(const json& c, const Feed& f) {
   const std::string kind = c.at("module");
   const int64_t in = c.at("input_size"), hs = c.at("hidden_size");
   std::map<std::string, Tensor> inputs;
-  for (const auto& [k, v] : c.at("inputs").items()) inputs[k] = to_tensor(v, f.dtype);
+  for (const auto& [k, v] : c.at("inputs").items()) inputs[k] = json_tensor(v, f.dtype);
 
   std::shared_ptr<nn::Module> module;
   Result r;
@@ -167,7 +120,7 @@ Result run_case(const json& c, const Feed& f) {
 
   Tensor loss;
   for (const auto& [k, w] : c.at("weights").items()) {
-    Tensor term = sum(r.outputs.at(k) * to_tensor(w, f.dtype));
+    Tensor term = sum(r.outputs.at(k) * json_tensor(w, f.dtype));
     loss = loss.defined() ? loss + term : term;
   }
   std::vector<std::string> names;
@@ -191,10 +144,12 @@ void check_case(const std::string& name, const Feed& f, double atol, double rtol
   const json& c = fixture(name);
   Result r = run_case(c, f);
   for (const auto& [k, v] : c.at("outputs").items())
-    check_close(r.outputs.at(k), to_tensor(v, DType::f64), atol, rtol, name + " output " + k);
+    check_close(name + " output " + k, r.outputs.at(k), json_tensor(v, DType::f64), atol, rtol,
+                Measure::ratio);
   REQUIRE(r.grads.size() == c.at("grads").size());
   for (const auto& [k, v] : c.at("grads").items())
-    check_close(r.grads.at(k), to_tensor(v, DType::f64), atol, rtol, name + " d/d " + k);
+    check_close(name + " d/d " + k, r.grads.at(k), json_tensor(v, DType::f64), atol, rtol,
+                Measure::ratio);
 }
 
 // f64 runs the same arithmetic as PyTorch up to summation order (BLAS blocking, the order in

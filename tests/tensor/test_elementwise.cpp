@@ -13,6 +13,7 @@
 
 #include "tensor/kernels/iter.h"
 #include "tensor/tensor.h"
+#include "tests/support/support.h"
 
 using namespace encore;
 using raw::BinaryOp;
@@ -56,15 +57,8 @@ double bcast_elem(const Tensor& t, const Shape& out, int64_t i) {
   });
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+/// A call that throws nothing gives "<no error>", which reads well in a failed CHECK.
+std::string error_of(auto&& f) { return encore::testing::error_of(f, "<no error>"); }
 
 bool has(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

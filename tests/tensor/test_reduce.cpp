@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tensor/tensor.h"
+#include "tests/support/support.h"
 
 using namespace encore;
 using raw::ReduceOp;
@@ -28,15 +29,8 @@ double elem(const Tensor& t, int64_t i) {
   });
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+/// A call that throws nothing gives "<no error>", which reads well in a failed CHECK.
+std::string error_of(auto&& f) { return encore::testing::error_of(f, "<no error>"); }
 
 bool has(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

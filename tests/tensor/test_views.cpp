@@ -4,19 +4,10 @@
 #include <string>
 
 #include "tensor/tensor.h"
+#include "tests/support/support.h"
 
 using namespace encore;
-
-namespace {
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using encore::testing::error_of;
 
 TEST_CASE("views: shape, strides and shared storage") {
   Tensor x = arange(0, 24, 1, DType::f32);
