@@ -239,6 +239,24 @@ void bench_elementwise(const Config& cfg) {
            max_abs_diff(c, vc));
   }
 
+  // The same add with the previous result released before the next is made, so one block
+  // is reused (c = add(a, b) otherwise alternates two blocks, doubling the working set).
+  if (selected(cfg, "add_1M_release")) {
+    Tensor c;
+    auto [e, d] = time_pair(
+        cfg,
+        [&] {
+          c = Tensor();
+          c = encore::raw::binary(BinaryOp::add, a, b);
+        },
+        [&] {
+#pragma omp parallel for schedule(static) if (par)
+          for (int64_t i = 0; i < n; ++i) pc[i] = pa[i] + pb[i];
+        });
+    report("add_1M_release", "raw::binary(add), previous result released first", "loop_omp", e, d,
+           "gb_per_s", gbps(3), max_abs_diff(c, vc));
+  }
+
   if (selected(cfg, "mul_1M")) {
     Tensor c;
     auto [e, d] = time_pair(
