@@ -163,13 +163,14 @@ Tensor sequence_mask(const Tensor& lengths, int64_t max_length, DType dtype) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// LSTMCell
+// Cells
 
-LSTMCell::LSTMCell(int64_t input_size, int64_t hidden_size, const RecurrentOptions& options)
+RecurrentCell::RecurrentCell(const char* name, int64_t gates, int64_t input_size,
+                             int64_t hidden_size, const RecurrentOptions& options)
     : input_size_(input_size), hidden_size_(hidden_size) {
-  check_sizes("LSTMCell", input_size, hidden_size, options);
-  check_cell_options("LSTMCell", options);
-  std::array<Tensor, 4> p = make_layer(4, input_size, hidden_size, options);
+  check_sizes(name, input_size, hidden_size, options);
+  check_cell_options(name, options);
+  std::array<Tensor, 4> p = make_layer(gates, input_size, hidden_size, options);
   weight_ih_ = register_parameter("weight_ih", p[0]);
   weight_hh_ = register_parameter("weight_hh", p[1]);
   if (options.bias) {
@@ -177,6 +178,16 @@ LSTMCell::LSTMCell(int64_t input_size, int64_t hidden_size, const RecurrentOptio
     bias_hh_ = register_parameter("bias_hh", p[3]);
   }
 }
+
+std::string RecurrentCell::describe_as(const char* name) const {
+  std::ostringstream os;
+  os << name << "(" << input_size_ << " -> " << hidden_size_
+     << (bias_ih_.defined() ? "" : ", bias=false") << ")";
+  return os.str();
+}
+
+LSTMCell::LSTMCell(int64_t input_size, int64_t hidden_size, const RecurrentOptions& options)
+    : RecurrentCell("LSTMCell", 4, input_size, hidden_size, options) {}
 
 LSTMState LSTMCell::forward(const Tensor& x, const LSTMState& state) const {
   DType dt = weight_ih_.dtype();
@@ -188,41 +199,14 @@ LSTMState LSTMCell::forward(const Tensor& x, const LSTMState& state) const {
   return lstm_cell(x, state, weight_ih_, weight_hh_, bias_ih_, bias_hh_);
 }
 
-std::string LSTMCell::describe() const {
-  std::ostringstream os;
-  os << "LSTMCell(" << input_size_ << " -> " << hidden_size_
-     << (bias_ih_.defined() ? "" : ", bias=false") << ")";
-  return os.str();
-}
-
-// ---------------------------------------------------------------------------------------------
-// GRUCell
-
 GRUCell::GRUCell(int64_t input_size, int64_t hidden_size, const RecurrentOptions& options)
-    : input_size_(input_size), hidden_size_(hidden_size) {
-  check_sizes("GRUCell", input_size, hidden_size, options);
-  check_cell_options("GRUCell", options);
-  std::array<Tensor, 4> p = make_layer(3, input_size, hidden_size, options);
-  weight_ih_ = register_parameter("weight_ih", p[0]);
-  weight_hh_ = register_parameter("weight_hh", p[1]);
-  if (options.bias) {
-    bias_ih_ = register_parameter("bias_ih", p[2]);
-    bias_hh_ = register_parameter("bias_hh", p[3]);
-  }
-}
+    : RecurrentCell("GRUCell", 3, input_size, hidden_size, options) {}
 
 Tensor GRUCell::forward(const Tensor& x, const Tensor& h) const {
   DType dt = weight_ih_.dtype();
   check_cell_input("GRUCell", x, input_size_, dt);
   check_cell_state("GRUCell", "h", h, x.size(0), hidden_size_, dt);
   return gru_cell(x, h, weight_ih_, weight_hh_, bias_ih_, bias_hh_);
-}
-
-std::string GRUCell::describe() const {
-  std::ostringstream os;
-  os << "GRUCell(" << input_size_ << " -> " << hidden_size_
-     << (bias_ih_.defined() ? "" : ", bias=false") << ")";
-  return os.str();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -101,18 +101,11 @@ Tensor sequence_mask(const Tensor& lengths, int64_t max_length, DType dtype = DT
 // ---------------------------------------------------------------------------------------------
 // Cells
 
-/// A single LSTM step as a module. Parameters: weight_ih (4H, I), weight_hh (4H, H),
-/// bias_ih (4H), bias_hh (4H), gate order i, f, g, o (torch.nn.LSTMCell's layout).
-class LSTMCell : public Module {
+/// What LSTMCell and GRUCell share: the sizes and the four parameters weight_ih (G*H, I),
+/// weight_hh (G*H, H), bias_ih (G*H), bias_hh (G*H) for G gates, registered under PyTorch's
+/// names.
+class RecurrentCell : public Module {
  public:
-  /// options.num_layers, batch_first and dropout do not apply to a cell and must keep their
-  /// defaults.
-  LSTMCell(int64_t input_size, int64_t hidden_size, const RecurrentOptions& options = {});
-
-  /// x: (N, I), state {h, c} each (N, H) (undefined: zeros) -> {h', c'} each (N, H).
-  LSTMState forward(const Tensor& x, const LSTMState& state = {}) const;
-
-  std::string describe() const override;
   int64_t input_size() const { return input_size_; }
   int64_t hidden_size() const { return hidden_size_; }
 
@@ -121,33 +114,40 @@ class LSTMCell : public Module {
   Tensor bias_ih() const { return bias_ih_; }  ///< undefined when options.bias is false
   Tensor bias_hh() const { return bias_hh_; }  ///< undefined when options.bias is false
 
- private:
+ protected:
+  /// name is the layer for messages; options.num_layers, batch_first and dropout do not apply
+  /// to a cell and must keep their defaults.
+  RecurrentCell(const char* name, int64_t gates, int64_t input_size, int64_t hidden_size,
+                const RecurrentOptions& options);
+  /// "<name>(I -> H)", with ", bias=false" when there is no bias.
+  std::string describe_as(const char* name) const;
+
   int64_t input_size_, hidden_size_;
   Tensor weight_ih_, weight_hh_, bias_ih_, bias_hh_;
 };
 
+/// A single LSTM step as a module. Parameters: weight_ih (4H, I), weight_hh (4H, H),
+/// bias_ih (4H), bias_hh (4H), gate order i, f, g, o (torch.nn.LSTMCell's layout).
+class LSTMCell : public RecurrentCell {
+ public:
+  LSTMCell(int64_t input_size, int64_t hidden_size, const RecurrentOptions& options = {});
+
+  /// x: (N, I), state {h, c} each (N, H) (undefined: zeros) -> {h', c'} each (N, H).
+  LSTMState forward(const Tensor& x, const LSTMState& state = {}) const;
+
+  std::string describe() const override { return describe_as("LSTMCell"); }
+};
+
 /// A single GRU step as a module. Parameters: weight_ih (3H, I), weight_hh (3H, H),
 /// bias_ih (3H), bias_hh (3H), gate order r, z, n (torch.nn.GRUCell's layout).
-class GRUCell : public Module {
+class GRUCell : public RecurrentCell {
  public:
-  /// As LSTMCell's.
   GRUCell(int64_t input_size, int64_t hidden_size, const RecurrentOptions& options = {});
 
   /// x: (N, I), h: (N, H) (undefined: zeros) -> h' (N, H).
   Tensor forward(const Tensor& x, const Tensor& h = Tensor()) const;
 
-  std::string describe() const override;
-  int64_t input_size() const { return input_size_; }
-  int64_t hidden_size() const { return hidden_size_; }
-
-  Tensor weight_ih() const { return weight_ih_; }
-  Tensor weight_hh() const { return weight_hh_; }
-  Tensor bias_ih() const { return bias_ih_; }
-  Tensor bias_hh() const { return bias_hh_; }
-
- private:
-  int64_t input_size_, hidden_size_;
-  Tensor weight_ih_, weight_hh_, bias_ih_, bias_hh_;
+  std::string describe() const override { return describe_as("GRUCell"); }
 };
 
 // ---------------------------------------------------------------------------------------------
