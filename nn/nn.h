@@ -1,4 +1,5 @@
-// The face of nn/: modules, layers, initialisers, losses, optimizers, checkpoints, data.
+// The face of nn/: modules, layers, initialisers, losses, optimizers, checkpoints, data, the
+// training loop and plots.
 #pragma once
 
 #include "autograd/autograd.h"
@@ -18,4 +19,6 @@
 #include "nn/optim/clip.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
+#include "nn/plot.h"
 #include "nn/recurrent.h"
+#include "nn/train.h"

@@ -4,6 +4,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <string>
+
 #include "tensor/error.h"
 
 namespace encore {
@@ -15,5 +17,17 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return omp_get_max_threads(); }
+
+std::string blas_kernel() {
+  const char* name = openblas_get_corename();
+  return name ? name : "unknown";
+}
+
+std::string blas_config() {
+  const char* config = openblas_get_config();
+  std::string s = config ? config : "unknown";
+  while (!s.empty() && s.back() == ' ') s.pop_back();  // OpenBLAS ends it with a space
+  return s;
+}
 
 }  // namespace encore

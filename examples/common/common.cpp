@@ -1,0 +1,154 @@
+// The example programs' shared flags, set-up and run wrapper (see common.h): every program
+// gets the same --epochs ... --quiet flags with their defaults in --help, the same thread and
+// seed set-up, --print-params / --init handling, and errors reported as "name: message".
+#include "examples/common/common.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace encore::examples {
+
+void add_common_flags(CLI::App& app, CommonFlags& f) {
+  app.add_option("--epochs", f.epochs, "passes over the training data")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", f.batch_size, "examples per training step")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--lr", f.lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--seed", f.seed, "random seed (weights, shuffling, noise)")
+      ->capture_default_str();
+  app.add_option("--threads", f.threads, "threads for OpenMP and OpenBLAS (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--data", f.data, "data folder (MNIST: the four IDX files of scripts/fetch-data)")
+      ->capture_default_str();
+  app.add_option("--out", f.out,
+                 "output folder: metrics.json, history.csv, loss.png, checkpoint, pictures")
+      ->capture_default_str();
+  app.add_flag("--resume", f.resume, "continue from the checkpoint in --out (mid-epoch too)")
+      ->capture_default_str();
+  app.add_option("--init", f.init,
+                 "safetensors file of initial weights (names as --print-params shows)")
+      ->capture_default_str()
+      ->check(CLI::ExistingFile);
+  app.add_flag("--print-params", f.print_params,
+               "list every parameter's name, shape and size, then stop")
+      ->capture_default_str();
+  app.add_option("--checkpoint-every", f.checkpoint_every,
+                 "also write a checkpoint every N steps (0: at the end of each epoch only)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--train-limit", f.train_limit, "use only the first N training examples (0: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", f.test_limit, "use only the first N test examples (0: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--quiet", f.quiet, "no progress bar, only a line per epoch")->capture_default_str();
+}
+
+void setup(const CommonFlags& f) {
+  int threads = f.threads;
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  set_num_threads(threads);
+  default_generator().manual_seed(f.seed);
+  std::printf("threads: %d (OpenMP and OpenBLAS), OpenBLAS kernel %s, seed %llu\n", threads,
+              blas_kernel().c_str(), static_cast<unsigned long long>(f.seed));
+  std::fflush(stdout);
+}
+
+bool prepare_model(nn::Module& model, const CommonFlags& f) {
+  if (f.print_params) {
+    nn::NamedTensors params = model.named_parameters();
+    size_t width = 4;
+    for (const auto& [name, t] : params) width = std::max(width, name.size());
+    std::printf("%-*s  %-18s  %s\n", static_cast<int>(width), "name", "shape", "count");
+    int64_t total = 0;
+    for (const auto& [name, t] : params) {
+      std::printf("%-*s  %-18s  %lld\n", static_cast<int>(width), name.c_str(),
+                  to_string(t.shape()).c_str(), static_cast<long long>(t.numel()));
+      total += t.numel();
+    }
+    nn::NamedTensors buffers = model.named_buffers();
+    for (const auto& [name, t] : buffers)
+      std::printf("%-*s  %-18s  (buffer, not trained)\n", static_cast<int>(width), name.c_str(),
+                  to_string(t.shape()).c_str());
+    std::printf("%zu parameter tensors, %lld parameters in all\n", params.size(),
+                static_cast<long long>(total));
+    return true;
+  }
+  if (!f.init.empty()) {
+    model.load(f.init, /*strict=*/true);
+    std::printf("--init: loaded %zu parameter tensors (%lld parameters) and %zu buffers from %s\n",
+                model.named_parameters().size(), static_cast<long long>(model.num_parameters()),
+                model.named_buffers().size(), f.init.c_str());
+  }
+  return false;
+}
+
+namespace {
+
+/// The option's name as the user types it, without dashes: "batch-size", or a positional's name.
+std::string option_name(const CLI::Option* opt) {
+  if (!opt->get_lnames().empty()) return opt->get_lnames().front();
+  if (!opt->get_snames().empty()) return opt->get_snames().front();
+  return opt->get_name();
+}
+
+/// The option's value as text: what was given, or the default it shows in --help.
+std::string option_value(const CLI::Option* opt) {
+  if (opt->get_type_size() == 0) {  // a flag: given or not (or its bound default)
+    if (opt->count() > 0) return "true";
+    std::string d = opt->get_default_str();
+    return (d == "1" || d == "true") ? "true" : "false";
+  }
+  if (opt->count() == 0) return opt->get_default_str();
+  std::string joined;
+  for (const std::string& r : opt->results()) {
+    if (!joined.empty()) joined += ",";
+    joined += r;
+  }
+  return joined;
+}
+
+}  // namespace
+
+nn::FitOptions fit_options(const CommonFlags& f, const std::string& name, const CLI::App& app) {
+  nn::FitOptions o;
+  o.epochs = f.epochs;
+  o.out_dir = f.out;
+  o.resume = f.resume;
+  o.checkpoint_every = f.checkpoint_every;
+  o.name = name;
+  o.progress = !f.quiet;
+  const CLI::Option* help = app.get_help_ptr();
+  const CLI::Option* help_all = app.get_help_all_ptr();
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt == help || opt == help_all) continue;
+    o.config[option_name(opt)] = option_value(opt);
+  }
+  return o;
+}
+
+int run(const std::string& name, const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    std::fflush(stdout);
+    std::cerr << name << ": " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << name << ": unexpected error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace encore::examples

@@ -1,0 +1,116 @@
+// The training loop a program reuses: what Keras's `fit` gives. One call trains a model for a
+// number of epochs over a Batches (or a fixed number of steps per epoch for programs without a
+// data set), with a progress bar, per-epoch evaluation, metrics.json / history.csv / a loss
+// curve in an output folder, atomic checkpoints, exact --resume and a clean stop on SIGINT:
+//
+//   nn::Trainer trainer(*model, opt, gen, {.epochs = 10, .out_dir = "out/dense_ae"});
+//   nn::FitResult r = trainer.fit(batches,
+//       [&](const Tensors& b) { return model->loss(b[0]); },        // under a GradientTape
+//       [&] { return nn::Metrics{{"val_loss", test_loss()}}; });    // eval mode, NoGrad
+//   if (r.interrupted) return 0;                                    // checkpoint written
+//   trainer.write_metrics({{"pca_error", e}});                      // add the program's results
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nn/data.h"
+#include "nn/module.h"
+#include "nn/optim/optimizer.h"
+
+namespace encore::nn {
+
+/// Named scalar results, e.g. {{"val_loss", 0.093}, {"test_error", 3.1}}.
+using Metrics = std::map<std::string, double>;
+
+struct FitOptions {
+  /// Passes over the data (or epochs of steps_per_epoch steps).
+  int64_t epochs = 1;
+  /// Folder for metrics.json, history.csv, loss.png and checkpoint.safetensors; created when
+  /// missing. Empty: write no files (and no checkpoints).
+  std::string out_dir = "out";
+  /// Continue from out_dir/checkpoint.safetensors when it exists (a message says which step);
+  /// a missing checkpoint starts from the beginning with a note. A finished run resumed does
+  /// nothing more than evaluate and report.
+  bool resume = false;
+  /// Also write a checkpoint every N training steps (0: only at the end of each epoch).
+  int64_t checkpoint_every = 0;
+  /// The program's name, used in progress lines and metrics.json (e.g. "dense_ae").
+  std::string name = "train";
+  /// The whole configuration (flag -> value as text), recorded in metrics.json and the
+  /// checkpoint. Numbers and booleans written as text are stored in JSON as numbers/booleans.
+  std::map<std::string, std::string> config;
+  /// Progress output: a bar redrawn in place on a terminal, a line per ~10% of an epoch
+  /// otherwise. false: only the per-epoch summary lines.
+  bool progress = true;
+  /// While fit() runs, SIGINT finishes the current step, writes a checkpoint, says how to
+  /// resume and makes fit() return with FitResult::interrupted set.
+  bool handle_sigint = true;
+  /// The metric of the evaluation function plotted beside the training loss in loss.png.
+  std::string val_metric = "val_loss";
+  /// Called with the gradients before each optimizer step (e.g. clipping); may change them.
+  std::function<void(Tensors& grads)> on_gradients;
+};
+
+/// One row of history.csv.
+struct EpochRecord {
+  int64_t epoch = 0;        ///< 1-based
+  double train_loss = 0;    ///< mean of the epoch's step losses
+  Metrics metrics;          ///< what the evaluation function returned
+  double seconds = 0;       ///< wall time of the epoch's training steps and evaluation
+  double lr = 0;            ///< the optimizer's learning rate during the epoch
+};
+
+struct FitResult {
+  std::vector<EpochRecord> history;  ///< every epoch so far, including those before a resume
+  Metrics final_metrics;             ///< the last evaluation (empty without an eval function)
+  double wall_seconds = 0;           ///< this process's time in fit()
+  int64_t steps = 0;                 ///< training steps taken in all, including before a resume
+  bool interrupted = false;          ///< stopped by SIGINT after writing a checkpoint
+  bool resumed = false;              ///< started from a checkpoint
+};
+
+class Trainer {
+ public:
+  /// model, optimizer and gen must outlive the Trainer. gen is the run's random source: it
+  /// shuffles the Batches handed to fit() (which must have been built with it) and anything
+  /// else drawn during training (noise, dropout, sampling) should come from it too, so that a
+  /// checkpoint captures it and a resumed run is bitwise the same (one thread).
+  Trainer(Module& model, optim::Optimizer& optimizer, Generator& gen, FitOptions options = {});
+
+  /// Returns the scalar loss of one batch; called in training mode under a GradientTape,
+  /// whose gradient w.r.t. model.parameters() the optimizer applies.
+  using LossFn = std::function<Tensor(const Tensors& batch)>;
+  /// Returns the loss of global step `step` (0-based) for programs without a Batches.
+  using StepLossFn = std::function<Tensor(int64_t step)>;
+  /// Evaluation after each epoch, in eval mode under NoGrad (training mode is restored).
+  using EvalFn = std::function<Metrics()>;
+
+  /// Trains for options.epochs passes over `train`.
+  FitResult fit(Batches& train, const LossFn& loss_fn, const EvalFn& eval_fn = {});
+  /// Trains for options.epochs epochs of steps_per_epoch steps each.
+  FitResult fit(int64_t steps_per_epoch, const StepLossFn& loss_fn, const EvalFn& eval_fn = {});
+
+  /// (Re)writes out_dir/metrics.json: the last fit()'s final metrics, wall time, steps/s,
+  /// the configuration, the machine (CPU, cores, threads, OpenBLAS kernel), encore's version,
+  /// plus `results` and `notes` (e.g. a baseline's error, the pictures written).
+  void write_metrics(const Metrics& results = {},
+                     const std::map<std::string, std::string>& notes = {}) const;
+
+  /// out_dir/<file>, for a program's own pictures and files ("" when out_dir is empty).
+  std::string out_path(const std::string& file) const;
+  const FitOptions& options() const { return options_; }
+  const FitResult& result() const { return result_; }
+
+ private:
+  Module& model_;
+  optim::Optimizer& optimizer_;
+  Generator& gen_;
+  FitOptions options_;
+  FitResult result_;
+};
+
+}  // namespace encore::nn
