@@ -2,4 +2,7 @@
 // Module (encode, decode, forward, loss) written on the tape.
 #pragma once
 
+#include "models/dense_autoencoder.h"
+#include "models/pca.h"
+#include "models/vae.h"
 #include "nn/nn.h"
