@@ -4,5 +4,6 @@
 
 #include "models/dense_autoencoder.h"
 #include "models/pca.h"
+#include "models/recursive_autoencoder.h"
 #include "models/vae.h"
 #include "nn/nn.h"
