@@ -3,7 +3,9 @@
 #pragma once
 
 #include "models/dense_autoencoder.h"
+#include "models/lstm_autoencoder.h"
 #include "models/pca.h"
 #include "models/recursive_autoencoder.h"
+#include "models/sequence_data.h"
 #include "models/vae.h"
 #include "nn/nn.h"
