@@ -2,6 +2,8 @@
 // Module (encode, decode, forward, loss) written on the tape.
 #pragma once
 
+#include "models/conv_autoencoder.h"
+#include "models/denoising.h"
 #include "models/dense_autoencoder.h"
 #include "models/lstm_autoencoder.h"
 #include "models/pca.h"
