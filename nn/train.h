@@ -53,15 +53,18 @@ struct FitOptions {
   std::string val_metric = "val_loss";
   /// Called with the gradients before each optimizer step (e.g. clipping); may change them.
   std::function<void(Tensors& grads)> on_gradients;
+  /// When set, the learning rate of global step s (0-based) is lr_schedule(s), set before the
+  /// step (e.g. an optim::CosineDecay).
+  std::function<double(int64_t step)> lr_schedule;
 };
 
 /// One row of history.csv.
 struct EpochRecord {
-  int64_t epoch = 0;        ///< 1-based
-  double train_loss = 0;    ///< mean of the epoch's step losses
-  Metrics metrics;          ///< what the evaluation function returned
-  double seconds = 0;       ///< wall time of the epoch's training steps and evaluation
-  double lr = 0;            ///< the optimizer's learning rate during the epoch
+  int64_t epoch = 0;      ///< 1-based
+  double train_loss = 0;  ///< mean of the epoch's step losses
+  Metrics metrics;        ///< what the evaluation function returned
+  double seconds = 0;     ///< wall time of the epoch's training steps and evaluation
+  double lr = 0;          ///< the optimizer's learning rate during the epoch
 };
 
 struct FitResult {
@@ -106,11 +109,25 @@ class Trainer {
   const FitResult& result() const { return result_; }
 
  private:
+  /// Runs one training step's forward pass: the loss of step `index` of the epoch (global step
+  /// `step`); sets `samples` to the examples it used (0 when unknown).
+  using StepFn = std::function<Tensor(int64_t index, int64_t step, int64_t& samples)>;
+  FitResult run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* batches,
+                const EvalFn& eval_fn);
+  /// Evaluates in eval mode under NoGrad; training mode is restored.
+  Metrics evaluate(const EvalFn& eval_fn);
+  /// Writes history.csv and loss.png from result_.history.
+  void write_history() const;
+
   Module& model_;
   optim::Optimizer& optimizer_;
   Generator& gen_;
   FitOptions options_;
   FitResult result_;
+  int64_t steps_per_epoch_ = 0;  // of the last fit()
+  int64_t samples_ = 0;          // examples seen in this process's training steps
+  double train_seconds_ = 0;     // this process's time in training steps
+  int64_t process_steps_ = 0;    // steps taken by this process
 };
 
 }  // namespace encore::nn

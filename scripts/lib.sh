@@ -13,6 +13,7 @@ ENCORE_PACKAGES=(
   libstb-dev                          # PNG reading and writing
   nlohmann-json3-dev                  # safetensors headers, benchmark output
   libcli11-dev                        # command-line flags of examples and benchmarks
+  libplplot-dev plplot-driver-cairo   # PNG plots: loss curves and the examples' figures
   clang-format-14                     # the format check
   git                                 # lists the files the format check covers
   python3 python3-numpy               # interchange tests
