@@ -8,9 +8,10 @@
 //   X(a) = Wd W1 a - [a; 0] + (Wd be + bd),   Y(b) = Wd W2 b - [0; b],
 // so score(a, b) = (|X(a)|^2 / 2 + s_a) + (|Y(b)|^2 / 2 + s_b) + X(a) . Y(b): every pair's
 // score is one entry of the batched product X Y^T (L x L), and a new node needs only its own
-// X and Y and one dot product with each other node. Each row i keeps its best partner j > i;
-// after a merge only the rows that pointed at the merged pair, and the new node's pairs, are
-// looked at again.
+// X and Y and one dot product with each other node. The scores are kept (up to kStoredLeaves
+// leaves; beyond, recomputed from X and Y when needed) and each row i keeps its best partner
+// j > i; after a merge only the new node's pairs are rescored, and only the rows that pointed
+// at the merged pair look for a new best.
 //
 // Adjacent pairs. The hidden vector is normalised, so there is no such split; the L - 1
 // candidates are scored in one batched product (two gemms), and a merge rescoring only the two
@@ -35,6 +36,8 @@ namespace {
 constexpr const char* kName = "RecursiveAutoencoder";
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kU64 = 0x1p-53;  // f64 unit roundoff
+/// Up to this many leaves the all-pairs scores are kept in an L x L matrix (72 MB at most).
+constexpr int64_t kStoredLeaves = 3000;
 
 double gamma(int64_t k, double u) { return double(k) * u / (1 - double(k) * u); }
 
@@ -149,9 +152,12 @@ class AllPairs {
       }
       finish_row(i);
     }
+    xp_ = x_.data<double>();
+    yp_ = y_.data<double>();
     alive_.assign(size_t(L_), 1);
     best_.assign(size_t(L_), kInf);
     best_j_.assign(size_t(L_), -1);
+    if (L_ <= kStoredLeaves) g_.resize(size_t(L_ * L_));
     // Every pair's score from the batched product X Y^T, in blocks of rows (bounded memory).
     const int64_t block = std::max<int64_t>(1, (int64_t(1) << 20) / L_);
     Tensor yt = raw::transpose(y_, 0, 1);
@@ -162,6 +168,7 @@ class AllPairs {
       for (int64_t i = r0; i < r0 + rb; ++i)
         for (int64_t j = i + 1; j < L_; ++j) {
           double f = xx_[size_t(i)] + yy_[size_t(j)] + gp[(i - r0) * L_ + j];
+          if (!g_.empty()) g_[size_t(i * L_ + j)] = f;
           if (f < best_[size_t(i)]) best_[size_t(i)] = f, best_j_[size_t(i)] = j;
         }
     }
@@ -185,17 +192,21 @@ class AllPairs {
   }
 
  private:
-  double score(int64_t i, int64_t j) const {
+  /// The score of pair (i, j), i < j: X_i . Y_j and the two halves of the squares.
+  double compute(int64_t i, int64_t j) const {
     const int64_t n2 = 2 * n_;
-    return xx_[size_t(i)] + yy_[size_t(j)] +
-           dot(x_.data<double>() + i * n2, y_.data<double>() + j * n2, n2);
+    return xx_[size_t(i)] + yy_[size_t(j)] + dot(xp_ + i * n2, yp_ + j * n2, n2);
+  }
+  double score(int64_t i, int64_t j) const {
+    return g_.empty() ? compute(i, j) : g_[size_t(i * L_ + j)];
   }
 
   /// xx = |X_i|^2 / 2 + s_i, yy = |Y_i|^2 / 2 + s_i, and the running maxima of the norms.
   void finish_row(int64_t i) {
     const int64_t n2 = 2 * n_;
     double s = nodes_[size_t(i)]->score.item<double>();
-    double nx = norm2(x_.data<double>() + i * n2, n2), ny = norm2(y_.data<double>() + i * n2, n2);
+    double nx = norm2(x_.data<double>() + i * n2, n2);
+    double ny = norm2(y_.data<double>() + i * n2, n2);
     xx_[size_t(i)] = 0.5 * nx * nx + s;
     yy_[size_t(i)] = 0.5 * ny * ny + s;
     max_x_ = std::max(max_x_, nx);
@@ -266,9 +277,15 @@ class AllPairs {
     return near[pick_literal(near, nodes_, w_, MergeMode::all_pairs, left)];
   }
 
-  /// Slot p holds the new node, q is gone: rows that pointed at p or q look again; the others
-  /// compare their new pair with p against their best.
+  /// Slot p holds the new node, q is gone: the new node's pairs are rescored; rows that pointed
+  /// at p or q look again; the others compare their new pair with p against their best.
   void rescore_after_merge(int64_t p, int64_t q) {
+    if (!g_.empty()) {
+      for (int64_t i = 0; i < p; ++i)
+        if (alive_[size_t(i)]) g_[size_t(i * L_ + p)] = compute(i, p);
+      for (int64_t j = p + 1; j < L_; ++j)
+        if (alive_[size_t(j)]) g_[size_t(p * L_ + j)] = compute(p, j);
+    }
     for (int64_t i = 0; i < q; ++i) {
       if (!alive_[size_t(i)]) continue;
       int64_t bj = best_j_[size_t(i)];
@@ -287,8 +304,9 @@ class AllPairs {
   std::vector<NodePtr> nodes_;
   int64_t n_ = 0, L_ = 0;
   Tensor p_, q_, r_, e_, x_, y_;
+  const double *xp_ = nullptr, *yp_ = nullptr;  // x_ and y_'s data
   double n_p_ = 0, n_q_ = 0, n_r_ = 0;
-  std::vector<double> xx_, yy_, best_;
+  std::vector<double> xx_, yy_, best_, g_;  // g_: the stored scores, row-major L x L
   std::vector<int64_t> best_j_;
   std::vector<char> alive_;
   double max_x_ = 0, max_y_ = 0, max_e_ = 0, d_o_ = 0, fast_err_ = 0;
