@@ -31,14 +31,15 @@ void add_common_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("--out", f.out,
                  "output folder: metrics.json, history.csv, loss.png, checkpoint, pictures")
       ->capture_default_str();
-  app.add_flag("--resume", f.resume, "continue from the checkpoint in --out (mid-epoch too)")
+  app.add_flag("--resume", f.resume,
+               "continue from the checkpoint in --out, mid-epoch too (default: off)")
       ->capture_default_str();
   app.add_option("--init", f.init,
                  "safetensors file of initial weights (names as --print-params shows)")
       ->capture_default_str()
       ->check(CLI::ExistingFile);
   app.add_flag("--print-params", f.print_params,
-               "list every parameter's name, shape and size, then stop")
+               "list every parameter's name, shape and size, then stop (default: off)")
       ->capture_default_str();
   app.add_option("--checkpoint-every", f.checkpoint_every,
                  "also write a checkpoint every N steps (0: at the end of each epoch only)")
@@ -50,7 +51,8 @@ void add_common_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("--test-limit", f.test_limit, "use only the first N test examples (0: all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("--quiet", f.quiet, "no progress bar, only a line per epoch")->capture_default_str();
+  app.add_flag("--quiet", f.quiet, "no progress bar, only a line per epoch (default: off)")
+      ->capture_default_str();
 }
 
 void setup(const CommonFlags& f) {
@@ -103,7 +105,7 @@ std::string option_name(const CLI::Option* opt) {
 
 /// The option's value as text: what was given, or the default it shows in --help.
 std::string option_value(const CLI::Option* opt) {
-  if (opt->get_type_size() == 0) {  // a flag: given or not (or its bound default)
+  if (opt->get_items_expected_max() == 0) {  // a flag: given or not (or its bound default)
     if (opt->count() > 0) return "true";
     std::string d = opt->get_default_str();
     return (d == "1" || d == "true") ? "true" : "false";
