@@ -1,4 +1,4 @@
-// PCA: the mean and the covariance accumulated in f64 chunks with cblas_dgemm, its
+// PCA: the mean and the covariance accumulated in f64 chunks with cblas_dsyrk, its
 // eigen-decomposition with LAPACK's dsyevd (from OpenBLAS), and encode/decode as projections.
 #include "models/pca.h"
 
@@ -89,27 +89,28 @@ PCA& PCA::fit(const Tensor& x_in) {
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     int64_t b = std::min(rows, n - r0);
     centred_rows(x, r0, b, mu, chunk);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(d), int(d), int(b), 1.0, chunk.data(),
-                int(d), chunk.data(), int(d), 1.0, cov.data(), int(d));
+    // Only the upper triangle (row-major) is formed: dsyrk does half of dgemm's work.
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(d), int(b), 1.0, chunk.data(), int(d),
+                1.0, cov.data(), int(d));
   }
   double total = 0;
   for (int64_t j = 0; j < d; ++j) total += cov[size_t(j * d + j)] / double(n - 1);
   for (double& c : cov) c /= double(n - 1);
 
-  // Eigen-decomposition: cov is symmetric, so row- and column-major agree. On return the
-  // eigenvalues w ascend and column j of `cov` (column-major: cov[j*d ... j*d + d)) is the
-  // unit eigenvector of w[j].
+  // Eigen-decomposition. LAPACK reads `cov` column-major, where the row-major upper triangle
+  // is the lower one ("L"). On return the eigenvalues w ascend and column j of `cov`
+  // (column-major: cov[j*d ... j*d + d)) is the unit eigenvector of w[j].
   std::vector<double> w(static_cast<size_t>(d));
   int nd = int(d), info = 0, lwork = -1, liwork = -1, iwork_query = 0;
   double work_query = 0;
-  dsyevd_("V", "U", &nd, cov.data(), &nd, w.data(), &work_query, &lwork, &iwork_query, &liwork,
+  dsyevd_("V", "L", &nd, cov.data(), &nd, w.data(), &work_query, &lwork, &iwork_query, &liwork,
           &info, 1, 1);
   ENCORE_CHECK(info == 0, op, "LAPACK dsyevd workspace query failed (info ", info, ")");
   lwork = int(work_query);
   liwork = iwork_query;
   std::vector<double> work(size_t(std::max(lwork, 1)));
   std::vector<int> iwork(size_t(std::max(liwork, 1)));
-  dsyevd_("V", "U", &nd, cov.data(), &nd, w.data(), work.data(), &lwork, iwork.data(), &liwork,
+  dsyevd_("V", "L", &nd, cov.data(), &nd, w.data(), work.data(), &lwork, iwork.data(), &liwork,
           &info, 1, 1);
   ENCORE_CHECK(info == 0, op, "LAPACK dsyevd did not converge (info ", info, ") on data ",
                x_in.shape());

@@ -1,7 +1,7 @@
 // PCA: the linear baseline seed 004 compares its autoencoder against, fitted in f64 through
-// LAPACK (OpenBLAS's dsyevd on the covariance, which cblas_dgemm accumulates in chunks so that
-// the 60000 x 784 training set never needs an f64 copy). It encodes and decodes like the
-// autoencoders, so the two compare in the same run:
+// LAPACK (OpenBLAS's dsyevd on the covariance, which cblas_dsyrk - the symmetric half of a
+// dgemm - accumulates in chunks, so the 60000 x 784 training set never needs an f64 copy).
+// It encodes and decodes like the autoencoders, so the two compare in the same run:
 //   models::PCA pca(784, 30);
 //   pca.fit(train.images);                        // (N, 784), f32 or f64
 //   Tensor z = pca.encode(test.images);           // (N, 30)
