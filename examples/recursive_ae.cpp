@@ -42,10 +42,11 @@ using Clock = std::chrono::steady_clock;
 struct Timing {
   std::string mode, impl;
   int64_t leaves = 0;
-  double ms = 0;     ///< median wall time of one training iteration
-  int reps = 0;      ///< timed iterations (after one untimed warm-up)
-  double root = 0;   ///< the root loss of the first (warm-up) iteration
-  std::string tree;  ///< its structure, to compare literal with fast
+  double ms = 0;      ///< median wall time of one training iteration
+  double ms_min = 0;  ///< the fastest one (the least disturbed on a shared machine)
+  int reps = 0;       ///< timed iterations (after one untimed warm-up)
+  double root = 0;    ///< the root loss of the first (warm-up) iteration
+  std::string tree;   ///< its structure, to compare literal with fast
 };
 
 /// Times a training iteration of a fresh model (seed `seed`) on `leaves`.
@@ -70,7 +71,15 @@ Timing time_iterations(models::MergeMode mode, models::MergeImpl impl, const Ten
   for (int r = 0; r < t.reps; ++r) ms.push_back(1e3 * iteration().first);
   std::sort(ms.begin(), ms.end());
   t.ms = ms[ms.size() / 2];
+  t.ms_min = ms.front();
   return t;
+}
+
+void print_timing(const Timing& t) {
+  std::printf("timing: %-8s %5lld leaves  %-7s %10.3f ms/iteration (median of %d, min %.3f)\n",
+              t.mode.c_str(), static_cast<long long>(t.leaves), t.impl.c_str(), t.ms, t.reps,
+              t.ms_min);
+  std::fflush(stdout);
 }
 
 std::vector<Timing> timing_sweep(int64_t dim, int64_t max_leaves, double literal_budget,
@@ -85,17 +94,14 @@ std::vector<Timing> timing_sweep(int64_t dim, int64_t max_leaves, double literal
       Generator gen(seed + uint64_t(count));
       Tensor leaves = randn({count, dim}, gen);
       Timing fast = time_iterations(mode, models::MergeImpl::fast, leaves, seed, lr, reps);
-      std::printf("timing: %-8s %5lld leaves  fast    %10.3f ms/iteration (median of %d)\n",
-                  fast.mode.c_str(), static_cast<long long>(count), fast.ms, fast.reps);
+      print_timing(fast);
       out.push_back(fast);
       if (!literal) continue;
       Timing lit = time_iterations(mode, models::MergeImpl::literal, leaves, seed, lr, reps);
-      std::printf(
-          "timing: %-8s %5lld leaves  literal %10.3f ms/iteration (median of %d), %.1fx "
-          "fast; same tree %s, root %.9g vs %.9g\n",
-          lit.mode.c_str(), static_cast<long long>(count), lit.ms, lit.reps, lit.ms / fast.ms,
-          lit.tree == fast.tree ? "yes" : "NO", lit.root, fast.root);
-      std::fflush(stdout);
+      print_timing(lit);
+      std::printf("        literal / fast %.1fx (min), same tree %s, root %.9g vs %.9g\n",
+                  lit.ms_min / fast.ms_min, lit.tree == fast.tree ? "yes" : "NO", lit.root,
+                  fast.root);
       out.push_back(lit);
       literal = lit.ms < 1e3 * literal_budget;
     }
@@ -108,43 +114,43 @@ void write_timing(const nn::Trainer& trainer, const std::vector<Timing>& ts,
   const std::string csv = trainer.out_path("timing.csv"), json = trainer.out_path("timing.json");
   if (csv.empty()) return;
   std::ofstream c(csv), j(json);
-  c << "mode,impl,leaves,ms_per_iteration,reps,root_loss\n";
+  c << "mode,impl,leaves,ms_per_iteration_median,ms_per_iteration_min,reps,root_loss\n";
   j << "[\n";
   for (size_t k = 0; k < ts.size(); ++k) {
     const Timing& t = ts[k];
-    char line[256];
-    std::snprintf(line, sizeof(line), "%s,%s,%lld,%.6g,%d,%.9g\n", t.mode.c_str(), t.impl.c_str(),
-                  static_cast<long long>(t.leaves), t.ms, t.reps, t.root);
+    char line[320];
+    std::snprintf(line, sizeof(line), "%s,%s,%lld,%.6g,%.6g,%d,%.9g\n", t.mode.c_str(),
+                  t.impl.c_str(), static_cast<long long>(t.leaves), t.ms, t.ms_min, t.reps, t.root);
     c << line;
     std::snprintf(line, sizeof(line),
-                  "  {\"mode\": \"%s\", \"impl\": \"%s\", \"leaves\": %lld, \"ms_per_iteration\": "
-                  "%.6g, \"reps\": %d, \"root_loss\": %.9g}%s\n",
-                  t.mode.c_str(), t.impl.c_str(), static_cast<long long>(t.leaves), t.ms, t.reps,
-                  t.root, k + 1 < ts.size() ? "," : "");
+                  "  {\"mode\": \"%s\", \"impl\": \"%s\", \"leaves\": %lld, "
+                  "\"ms_per_iteration_median\": %.6g, \"ms_per_iteration_min\": %.6g, "
+                  "\"reps\": %d, \"root_loss\": %.9g}%s\n",
+                  t.mode.c_str(), t.impl.c_str(), static_cast<long long>(t.leaves), t.ms, t.ms_min,
+                  t.reps, t.root, k + 1 < ts.size() ? "," : "");
     j << line;
   }
   j << "]\n";
   notes["timing.csv"] = "ms per training iteration by mode, implementation and leaf count";
   notes["timing.json"] = "the same numbers as JSON";
   std::vector<plot::Series> series;
-  for (const char* mode : {"all", "adjacent"})
-    for (const char* impl : {"fast", "literal"}) {
-      plot::Series s{std::string(mode == std::string("all") ? "all pairs" : "adjacent") + ", " +
-                     impl};
+  for (const std::string mode : {"all", "adjacent"})
+    for (const std::string impl : {"fast", "literal"}) {
+      plot::Series s{(mode == "all" ? "all pairs, " : "adjacent, ") + impl};
       for (const Timing& t : ts)
         if (t.mode == mode && t.impl == impl) {
           s.x.push_back(double(t.leaves));
-          s.y.push_back(t.ms);
+          s.y.push_back(t.ms_min);
         }
       if (!s.x.empty()) series.push_back(s);
     }
   if (plot::line_plot(trainer.out_path("timing.png"), series,
                       {.title = "recursive autoencoder: one training iteration",
                        .xlabel = "leaves",
-                       .ylabel = "ms per iteration",
+                       .ylabel = "ms per iteration (best of the timed runs)",
                        .log_x = true,
                        .log_y = true}))
-    notes["timing.png"] = "ms per training iteration against leaf count, log-log";
+    notes["timing.png"] = "ms per training iteration (best run) against leaf count, log-log";
 }
 
 }  // namespace
@@ -157,7 +163,7 @@ int main(int argc, char** argv) {
   int64_t leaves_n = 20, dim = 10, timing_max = 1000;
   bool random_leaves = false, timing = false;
   double literal_budget = 2.0;
-  int reps = 3;
+  int reps = 5;
   app.add_option("--mode", mode_name, "candidate pairs: all (the seed) or adjacent (Socher)")
       ->capture_default_str()
       ->check(CLI::IsMember({"all", "adjacent"}));
@@ -181,7 +187,7 @@ int main(int argc, char** argv) {
                  "seconds per iteration beyond which literal stops growing in the sweep")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--timing-reps", reps, "timed iterations per point (median)")
+  app.add_option("--timing-reps", reps, "timed iterations per point (median and min)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
@@ -238,9 +244,15 @@ int main(int argc, char** argv) {
     notes["tree_structure"] = root->structure();
     if (timing) {
       std::vector<Timing> ts = timing_sweep(dim, timing_max, literal_budget, f.seed, f.lr, reps);
-      for (const Timing& t : ts)
-        results["ms_per_iteration_" + t.mode + "_" + t.impl + "_" + std::to_string(t.leaves)] =
-            t.ms;
+      for (const Timing& t : ts) {
+        const std::string key = t.mode + "_" + t.impl + "_" + std::to_string(t.leaves);
+        results["ms_per_iteration_median_" + key] = t.ms;
+        results["ms_per_iteration_min_" + key] = t.ms_min;
+      }
+      std::ifstream load("/proc/loadavg");
+      std::string load1, load5;
+      if (load >> load1 >> load5)
+        notes["load_average"] = load1 + " " + load5 + " (1 and 5 min, after the sweep)";
       write_timing(trainer, ts, notes);
     }
     trainer.write_metrics(results, notes);
