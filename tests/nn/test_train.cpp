@@ -229,6 +229,38 @@ TEST_CASE("Trainer: the loss goes down on a small regression") {
   CHECK(last < 0.3);
 }
 
+TEST_CASE("Trainer: fit sees the batches a hand-written loop over the Batches sees") {
+  Problem p;
+  auto batches_seen = [&](bool trainer) {
+    Generator gen(11);
+    nn::Linear model(4, 2, nn::LinearOptions{.gen = &gen});
+    optim::SGD opt(model.parameters(), {.lr = 0.01});
+    nn::Batches batches({p.x, p.y}, {.batch_size = 16}, gen);
+    std::vector<std::vector<float>> seen;
+    auto loss = [&](const Tensors& b) {
+      seen.push_back(b[0].to_vector<float>());
+      return nn::mse_loss(model.forward(b[0]), b[1]);
+    };
+    if (trainer) {
+      nn::Trainer t(model, opt, gen, {.epochs = 3, .out_dir = "", .progress = false});
+      t.fit(batches, loss);
+    } else {
+      for (int epoch = 0; epoch < 3; ++epoch)
+        for (const Tensors& b : batches) {  // the README's loop
+          GradientTape tape;
+          Tensor l = loss(b);
+          opt.step(tape.gradient(l, model.parameters()));
+        }
+    }
+    return seen;
+  };
+  std::vector<std::vector<float>> by_trainer = batches_seen(true), by_hand = batches_seen(false);
+  REQUIRE(by_trainer.size() == 12);  // 64 rows in batches of 16, 3 epochs
+  CHECK(by_trainer == by_hand);
+  CHECK(by_trainer[0] != by_trainer[4]);  // each epoch draws a new order
+  CHECK(by_trainer[4] != by_trainer[8]);
+}
+
 TEST_CASE("Trainer: resuming from an end-of-epoch checkpoint is bitwise the same") {
   OneThread one;
   TempDir tmp;
