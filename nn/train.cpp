@@ -357,6 +357,22 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
   }
 
   SigintGuard sigint(options_.handle_sigint);
+  // After SIGINT: the checkpoint is written; say how to continue and return.
+  auto interrupted = [&] {
+    result_.interrupted = true;
+    result_.wall_seconds = seconds_since(fit_start);
+    if (files) write_metrics();
+    if (files)
+      std::printf(
+          "interrupted: checkpoint written to %s; run the same command with --resume to "
+          "continue\n",
+          ckpt.c_str());
+    else
+      std::printf("interrupted at step %lld (no out_dir: no checkpoint written)\n",
+                  static_cast<long long>(step));
+    std::fflush(stdout);
+    return result_;
+  };
   model_.train();
   const Tensors params = optimizer_.parameters();
   for (; epoch < options_.epochs; ++epoch) {
@@ -409,19 +425,7 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
         save(epoch, false, epoch_secs + seconds_since(epoch_start));
       if (sigint.raised()) {
         progress.clear();
-        if (files)
-          std::printf(
-              "interrupted: checkpoint written to %s; run the same command with --resume "
-              "to continue\n",
-              ckpt.c_str());
-        else
-          std::printf("interrupted at step %lld (no out_dir: no checkpoint written)\n",
-                      static_cast<long long>(step));
-        std::fflush(stdout);
-        result_.interrupted = true;
-        result_.wall_seconds = seconds_since(fit_start);
-        if (files) write_metrics();
-        return result_;
+        return interrupted();
       }
     }
     progress.clear();
@@ -442,14 +446,9 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
       write_history();
       write_metrics();
     }
-    if (sigint.raised()) {  // arrived during the evaluation: the epoch's checkpoint is written
-      std::printf(
-          "interrupted: checkpoint written to %s; run the same command with --resume to "
-          "continue\n",
-          ckpt.c_str());
-      result_.interrupted = true;
-      return result_;
-    }
+    // SIGINT during the evaluation: the epoch's checkpoint is written; stop unless it was the
+    // last epoch anyway.
+    if (sigint.raised() && epoch + 1 < options_.epochs) return interrupted();
   }
   result_.wall_seconds = seconds_since(fit_start);
   if (files) write_metrics();

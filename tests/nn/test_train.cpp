@@ -338,6 +338,7 @@ TEST_CASE("Trainer: SIGINT writes a checkpoint, returns interrupted, and resume 
   CHECK(ri.steps == 5);  // the step in progress was finished
   CHECK(ri.history.empty());
   CHECK(checkpoint_step(out) == 5);
+  CHECK(json::parse(read_text(fs::path(out) / "metrics.json")).at("interrupted") == true);
   CHECK(g_outer_sigints == 0);  // the Trainer handled it...
   struct sigaction now = {};
   sigaction(SIGINT, nullptr, &now);
