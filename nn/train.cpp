@@ -1,14 +1,12 @@
 // The training loop (nn::Trainer): steps under a GradientTape, a progress bar, per-epoch
 // evaluation, checkpoints (each epoch, every N steps, on SIGINT) with exact resume, and the
-// run's files (history.csv, loss.png; metrics.json is written by train_report.cpp).
+// run's files (history.csv, loss.png). The progress bar and metrics.json are in train_report.cpp.
 //
 // Resume is exact because everything a step depends on is in the checkpoint: the model, the
 // optimizer's state, the Generator (which shuffles the Batches and draws any noise) and the
 // current shuffle order; the history and the unfinished epoch's loss sum ride along in the
 // checkpoint's metadata, so a resumed run reports what the uninterrupted one would have.
 #include "nn/train.h"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +26,7 @@ namespace encore::nn {
 
 using detail::config_json;
 using detail::epoch_line;
+using detail::Progress;
 using detail::report_config_changes;
 using detail::write_file_atomic;
 
@@ -139,83 +138,6 @@ std::string first_non_finite(const Module& model) {
   }
   return "";
 }
-
-// ---------------------------------------------------------------------------------------------
-// Progress: a bar redrawn with \r on a terminal, else a line at each tenth of the epoch.
-
-std::string clock_text(double s) {
-  int64_t t = static_cast<int64_t>(std::max(0.0, s) + 0.5);
-  char buf[32];
-  if (t >= 3600)
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(t / 3600),
-                  static_cast<long long>(t / 60 % 60), static_cast<long long>(t % 60));
-  else
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(t / 60),
-                  static_cast<long long>(t % 60));
-  return buf;
-}
-
-class Progress {
- public:
-  Progress(bool on, std::string prefix, int64_t steps, int64_t first)
-      : on_(on),
-        tty_(isatty(fileno(stdout)) != 0),
-        prefix_(std::move(prefix)),
-        steps_(steps),
-        first_(first),
-        decile_(first * 10 / std::max<int64_t>(steps, 1)) {}
-
-  /// done: steps of the epoch finished; mean: the running mean loss; samples and seconds: this
-  /// process's in this epoch.
-  void update(int64_t done, double mean, int64_t samples, double seconds) {
-    if (!on_) return;
-    bool last = done == steps_;
-    if (tty_) {
-      if (!last && seconds - drawn_at_ < 0.1) return;
-      drawn_at_ = seconds;
-    } else {
-      int64_t decile = done * 10 / steps_;
-      if (decile == decile_ || last) return;  // the epoch line follows the last step
-      decile_ = decile;
-    }
-    int64_t run = done - first_;
-    double rate = seconds > 0 ? double(run) / seconds : 0;
-    double eta = rate > 0 ? double(steps_ - done) / rate : 0;
-    char speed[48];
-    if (samples > 0)
-      std::snprintf(speed, sizeof(speed), "%.0f samples/s", seconds > 0 ? samples / seconds : 0);
-    else
-      std::snprintf(speed, sizeof(speed), "%.1f steps/s", rate);
-    std::string bar;
-    if (tty_) {
-      const int width = 24;
-      int fill = static_cast<int>(width * done / steps_);
-      bar.push_back('[');
-      bar.append(static_cast<size_t>(fill), '=');
-      if (fill < width) bar.push_back('>');
-      bar.append(static_cast<size_t>(std::max(0, width - fill - 1)), ' ');
-      bar.append("] ");
-    }
-    std::printf("%s%s %s%lld/%lld  loss %.6g  %s  %s elapsed  ETA %s%s", tty_ ? "\r" : "",
-                prefix_.c_str(), bar.c_str(), static_cast<long long>(done),
-                static_cast<long long>(steps_), mean, speed, clock_text(seconds).c_str(),
-                clock_text(eta).c_str(), tty_ ? "\033[K" : "\n");
-    std::fflush(stdout);
-    shown_ = true;
-  }
-  /// Clears a bar before another line is printed.
-  void clear() {
-    if (on_ && tty_ && shown_) std::printf("\r\033[K");
-    shown_ = false;
-  }
-
- private:
-  bool on_, tty_;
-  std::string prefix_;
-  int64_t steps_, first_, decile_;
-  double drawn_at_ = -1;
-  bool shown_ = false;
-};
 
 }  // namespace
 

@@ -1,10 +1,12 @@
 // What the training loop reports: metrics.json (results, timing, configuration, the machine,
 // encore's version), the per-epoch summary line, the configuration as typed JSON, and atomic
-// writes of the run's text files. nlohmann-json is used here only, never in a header.
+// writes of the run's text files, and the progress bar. nlohmann-json is used here only, never in a
+// header.
 #include "nn/detail/train_report.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -129,9 +131,72 @@ nlohmann::json metrics_json(const Metrics& m) {
   return j;
 }
 
+/// "m:ss", or "h:mm:ss" from an hour on.
+std::string clock_text(double s) {
+  int64_t t = static_cast<int64_t>(std::max(0.0, s) + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(t / 3600),
+                  static_cast<long long>(t / 60 % 60), static_cast<long long>(t % 60));
+  else
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(t / 60),
+                  static_cast<long long>(t % 60));
+  return buf;
+}
+
 }  // namespace
 
 namespace detail {
+
+Progress::Progress(bool on, std::string prefix, int64_t steps, int64_t first)
+    : on_(on),
+      tty_(isatty(fileno(stdout)) != 0),
+      prefix_(std::move(prefix)),
+      steps_(steps),
+      first_(first),
+      decile_(first * 10 / std::max<int64_t>(steps, 1)) {}
+
+void Progress::update(int64_t done, double mean, int64_t samples, double seconds) {
+  if (!on_) return;
+  bool last = done == steps_;
+  if (tty_) {
+    if (!last && seconds - drawn_at_ < 0.1) return;
+    drawn_at_ = seconds;
+  } else {
+    int64_t decile = done * 10 / steps_;
+    if (decile == decile_ || last) return;  // the epoch line follows the last step
+    decile_ = decile;
+  }
+  int64_t run = done - first_;
+  double rate = seconds > 0 ? double(run) / seconds : 0;
+  double eta = rate > 0 ? double(steps_ - done) / rate : 0;
+  char speed[48];
+  if (samples > 0)
+    std::snprintf(speed, sizeof(speed), "%.0f samples/s", seconds > 0 ? samples / seconds : 0);
+  else
+    std::snprintf(speed, sizeof(speed), "%.1f steps/s", rate);
+  std::string bar;
+  if (tty_) {
+    const int width = 24;
+    int fill = static_cast<int>(width * done / steps_);
+    bar.push_back('[');
+    bar.append(static_cast<size_t>(fill), '=');
+    if (fill < width) bar.push_back('>');
+    bar.append(static_cast<size_t>(std::max(0, width - fill - 1)), ' ');
+    bar.append("] ");
+  }
+  std::printf("%s%s %s%lld/%lld  loss %.6g  %s  %s elapsed  ETA %s%s", tty_ ? "\r" : "",
+              prefix_.c_str(), bar.c_str(), static_cast<long long>(done),
+              static_cast<long long>(steps_), mean, speed, clock_text(seconds).c_str(),
+              clock_text(eta).c_str(), tty_ ? "\033[K" : "\n");
+  std::fflush(stdout);
+  shown_ = true;
+}
+
+void Progress::clear() {
+  if (on_ && tty_ && shown_) std::printf("\r\033[K");
+  shown_ = false;
+}
 
 std::string config_json(const std::map<std::string, std::string>& config) {
   return typed_config(config).dump();
