@@ -22,11 +22,6 @@ namespace encore::plot {
 
 namespace {
 
-std::mutex& plot_mutex() {
-  static std::mutex m;
-  return m;
-}
-
 /// Prints "why" once per process (the first plot that cannot be drawn), naming the file.
 void warn_once(const std::string& why, const std::string& png) {
   static bool warned = false;
@@ -34,6 +29,32 @@ void warn_once(const std::string& why, const std::string& png) {
   warned = true;
   std::fprintf(stderr, "warning: %s; %s and every later plot are not written\n", why.c_str(),
                png.c_str());
+}
+
+/// Input checks shared by the builds with and without PLplot, so both reject the same calls.
+void check_series(const char* op, const std::vector<Series>& series) {
+  for (const Series& s : series)
+    ENCORE_CHECK(s.x.size() == s.y.size(), op, "series '", s.label, "' has ", s.x.size(),
+                 " x values and ", s.y.size(), " y values");
+}
+
+/// Returns the largest class (-1 for no points).
+int64_t check_scatter(const std::vector<double>& x, const std::vector<double>& y,
+                      const std::vector<int64_t>& classes) {
+  ENCORE_CHECK(x.size() == y.size() && x.size() == classes.size(), "scatter_plot",
+               "x, y and classes must have the same length, got ", x.size(), ", ", y.size(),
+               " and ", classes.size());
+  int64_t max_class = -1;
+  for (int64_t c : classes) {
+    ENCORE_CHECK(c >= 0, "scatter_plot", "classes must be >= 0, got ", c);
+    max_class = std::max(max_class, c);
+  }
+  ENCORE_CHECK(max_class < 1000, "scatter_plot", "at most 1000 classes, got class ", max_class);
+  return max_class;
+}
+
+void check_bins(int bins) {
+  ENCORE_CHECK(bins >= 1 && bins <= 100000, "histogram", "bins must be in [1, 100000], got ", bins);
 }
 
 /// The first checks every plot makes: PLplot present, the file writable (PLplot would exit the
@@ -58,6 +79,12 @@ bool can_draw(const char* op, const std::string& png) {
 #ifdef ENCORE_HAVE_PLPLOT
 
 namespace {
+
+/// Serialises every PLplot call: its streams live in global state.
+std::mutex& plot_mutex() {
+  static std::mutex m;
+  return m;
+}
 
 struct Range {
   double lo = INFINITY, hi = -INFINITY;
@@ -210,9 +237,7 @@ bool available() {
 
 bool line_plot(const std::string& png, const std::vector<Series>& series,
                const PlotOptions& options) {
-  for (const Series& s : series)
-    ENCORE_CHECK(s.x.size() == s.y.size(), "line_plot", "series '", s.label, "' has ", s.x.size(),
-                 " x values and ", s.y.size(), " y values");
+  check_series("line_plot", series);
   if (!can_draw("line_plot", png)) return false;
   std::vector<std::vector<PLFLT>> xs(series.size()), ys(series.size());
   Range xr, yr;
@@ -252,15 +277,7 @@ bool line_plot(const std::string& png, const std::vector<Series>& series,
 bool scatter_plot(const std::string& png, const std::vector<double>& x,
                   const std::vector<double>& y, const std::vector<int64_t>& classes,
                   const PlotOptions& options, const std::vector<std::string>& class_names) {
-  ENCORE_CHECK(x.size() == y.size() && x.size() == classes.size(), "scatter_plot",
-               "x, y and classes must have the same length, got ", x.size(), ", ", y.size(),
-               " and ", classes.size());
-  int64_t max_class = -1;
-  for (int64_t c : classes) {
-    ENCORE_CHECK(c >= 0, "scatter_plot", "classes must be >= 0, got ", c);
-    max_class = std::max(max_class, c);
-  }
-  ENCORE_CHECK(max_class < 1000, "scatter_plot", "at most 1000 classes, got class ", max_class);
+  int64_t max_class = check_scatter(x, y, classes);
   if (!can_draw("scatter_plot", png)) return false;
   size_t n_classes = static_cast<size_t>(max_class + 1);
   std::vector<std::vector<PLFLT>> xs(n_classes), ys(n_classes);
@@ -293,7 +310,7 @@ bool scatter_plot(const std::string& png, const std::vector<double>& x,
 
 bool histogram(const std::string& png, const std::vector<Series>& series, int bins,
                const PlotOptions& options) {
-  ENCORE_CHECK(bins >= 1 && bins <= 100000, "histogram", "bins must be in [1, 100000], got ", bins);
+  check_bins(bins);
   if (!can_draw("histogram", png)) return false;
   PlotOptions value_axis = options;  // the values go along x; y is the count
   value_axis.log_y = false;
@@ -355,17 +372,20 @@ bool histogram(const std::string& png, const std::vector<Series>& series, int bi
 
 bool available() { return false; }
 
-bool line_plot(const std::string& png, const std::vector<Series>&, const PlotOptions&) {
+bool line_plot(const std::string& png, const std::vector<Series>& series, const PlotOptions&) {
+  check_series("line_plot", series);
   return can_draw("line_plot", png);
 }
 
-bool scatter_plot(const std::string& png, const std::vector<double>&, const std::vector<double>&,
-                  const std::vector<int64_t>&, const PlotOptions&,
-                  const std::vector<std::string>&) {
+bool scatter_plot(const std::string& png, const std::vector<double>& x,
+                  const std::vector<double>& y, const std::vector<int64_t>& classes,
+                  const PlotOptions&, const std::vector<std::string>&) {
+  check_scatter(x, y, classes);
   return can_draw("scatter_plot", png);
 }
 
-bool histogram(const std::string& png, const std::vector<Series>&, int, const PlotOptions&) {
+bool histogram(const std::string& png, const std::vector<Series>&, int bins, const PlotOptions&) {
+  check_bins(bins);
   return can_draw("histogram", png);
 }
 
