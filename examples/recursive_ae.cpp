@@ -80,7 +80,7 @@ Timing time_iterations(models::MergeMode mode, models::MergeImpl impl, const Ten
   auto [warm, root] = iteration();
   t.root = root->score.item<double>();
   t.tree = root->structure();
-  t.reps = warm > 1.0 ? 1 : reps;  // slow points: one timed iteration is enough
+  t.reps = cpu > 1.0 || warm > 5.0 ? 1 : reps;  // slow points: one timed iteration is enough
   std::vector<double> ms, cpu_ms;
   for (int r = 0; r < t.reps; ++r) {
     ms.push_back(1e3 * iteration().first);
