@@ -62,6 +62,7 @@ class SigintGuard {
     struct sigaction sa = {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;  // a read() in the user's loss function is not cut short
     sigaction(SIGINT, &sa, &previous_);
   }
   ~SigintGuard() {
@@ -225,7 +226,16 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
                      " was not written by nn::Trainer (metadata lacks '", key, "')");
         return it->second;
       };
-      int64_t written_spe = std::stoll(get("steps_per_epoch"));
+      int64_t written_spe = 0;
+      const std::string spe_text = get("steps_per_epoch");
+      size_t used = 0;
+      try {
+        written_spe = std::stoll(spe_text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      ENCORE_CHECK(used > 0 && used == spe_text.size(), name.c_str(), ckpt,
+                   ": metadata 'steps_per_epoch' is not an integer: '", spe_text, "'");
       ENCORE_CHECK(written_spe == steps_per_epoch, name.c_str(), ckpt, " was written with ",
                    written_spe, " steps per epoch, this run has ", steps_per_epoch,
                    " (was the batch size or the data changed?)");
