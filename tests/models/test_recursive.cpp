@@ -248,6 +248,16 @@ TEST_CASE("recursive: user errors throw encore::Error naming the model and shape
   CHECK(expect_error([&] {
           models::greedy_tree(ones({3, 4}), w, MergeMode::all_pairs, MergeImpl::fast);
         }).find("[3]") != std::string::npos);
+  // NaN leaves: no candidate has a finite score; both implementations say so (the seed would
+  // fail on None.score).
+  Tensor bad_leaves = ones({4, 4});
+  raw::select(bad_leaves, 0, 2).fill_(std::nan(""));
+  for (MergeImpl impl : {MergeImpl::literal, MergeImpl::fast}) {
+    CAPTURE(models::to_string(impl));
+    CHECK(expect_error([&] {
+            models::greedy_tree(bad_leaves, m.weights(), MergeMode::all_pairs, impl);
+          }).find("no candidate merge has a finite score") != std::string::npos);
+  }
   // One leaf is its own tree (score 0); encode/decode keep leading dims.
   CHECK(m.forward(ones({1, 4}))->structure() == "0");
   CHECK(m.encode(ones({2, 5, 8})).shape() == Shape{2, 5, 4});
