@@ -112,10 +112,13 @@ class RecursiveAutoencoder : public nn::Module {
   /// leaves: (L, n), L >= 2 -> the root's score (0-d), the training loss.
   Tensor loss(const Tensor& leaves);
 
+  /// The leaf (and hidden) vector size n.
   int64_t dim() const { return n_; }
   const RecursiveOptions& options() const { return options_; }
   /// Switches the implementation (the tree and gradients do not change).
   void set_impl(MergeImpl impl) { options_.impl = impl; }
+  /// The four parameters as MergeWeights: encoder (n, 2n), (n); decoder (2n, n), (2n)
+  /// (handles on the parameters, not copies).
   MergeWeights weights() const;
 
   /// "RecursiveAutoencoder(n=10, all pairs, fast)".
