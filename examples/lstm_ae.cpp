@@ -10,11 +10,16 @@
 //            program checks that they do not). This needs a real code.
 // Two decoders (--decoder): repeat (the code h repeated over the steps into a decoder LSTM,
 // Keras' RepeatVector) and seq2seq (a decoder LSTM started from the encoder's (h, c),
-// teacher-forced in training, free-running at test time). The seed's settings are the
-// defaults: hidden 20, Adam lr 1e-3, batch 100.
+// teacher-forced in training, free-running at test time, feeding back its thresholded or
+// argmax prediction: --feedback). The seed's settings are the defaults: hidden 20, Adam
+// lr 1e-3, batch 100. 40 epochs (2000 steps on seed003) by default: both decoders reach exact
+// reconstruction of seed003's held-out draw by epoch ~25 (repeat) / ~15 (seq2seq); the
+// question's 1500 epochs are 37x more. On the random set 40 epochs at hidden 20 are a short
+// run, far from converged (see the README for a bigger setting).
 //
 // On the held-out set it reports, decoding from the code alone (free-running): per-step
-// accuracy (a valid step is right when every thresholded output equals its target), exact
+// accuracy (a valid step is right when every thresholded output equals its target), symbol
+// accuracy (argmax == the target symbol, over one-hot steps: the usual measure), exact
 // sequence match, both by length/position, a text dump of sequences and their
 // reconstructions (<out>/reconstructions.txt), and a linear probe (least squares on the
 // training codes) predicting each sequence's length from its code. --export-codes FILE writes
@@ -85,7 +90,7 @@ int main(int argc, char** argv) {
       "seed003, 20000 / 2000 for random); --data is not used (the data are generated).");
   examples::CommonFlags f{.epochs = 40, .batch_size = 100, .lr = 1e-3, .out = "out/lstm_ae"};
   examples::add_common_flags(app, f);
-  std::string dataset = "seed003", decoder = "repeat", export_codes;
+  std::string dataset = "seed003", decoder = "repeat", feedback = "auto", export_codes;
   int64_t hidden = 20, show = 10;
   app.add_option("--dataset", dataset, "seed003 (9 distinct sequences) or random (held out)")
       ->capture_default_str()
@@ -93,6 +98,12 @@ int main(int argc, char** argv) {
   app.add_option("--decoder", decoder, "repeat (RepeatVector) or seq2seq (teacher-forced)")
       ->capture_default_str()
       ->check(CLI::IsMember({"repeat", "seq2seq"}));
+  app.add_option("--feedback", feedback,
+                 "what free-running seq2seq feeds back: threshold (0/1 at logit > 0), argmax "
+                 "(one-hot), auto (threshold for seed003, whose steps may be all-zero; argmax for "
+                 "random, whose steps are all one-hot)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "threshold", "argmax"}));
   app.add_option("--hidden", hidden, "LSTM units (the code is h, or (h, c) for seq2seq)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -119,7 +130,14 @@ int main(int argc, char** argv) {
     Generator gen(f.seed);
     const models::LSTMDecoderKind kind =
         decoder == "repeat" ? models::LSTMDecoderKind::repeat : models::LSTMDecoderKind::seq2seq;
-    models::LSTMAutoencoder model({.input_dim = 8, .hidden = hidden, .decoder = kind, .gen = &gen});
+    if (feedback == "auto") feedback = dataset == "seed003" ? "threshold" : "argmax";
+    models::LSTMAutoencoder model({.input_dim = 8,
+                                   .hidden = hidden,
+                                   .decoder = kind,
+                                   .feedback = feedback == "threshold"
+                                                   ? models::LSTMFeedback::threshold
+                                                   : models::LSTMFeedback::argmax,
+                                   .gen = &gen});
     if (examples::prepare_model(model, f)) return;
     std::printf("%s", model.summary().c_str());
 
@@ -134,6 +152,7 @@ int main(int argc, char** argv) {
           model.reconstruct(test.x, test.lengths), test.x, test.lengths);
       return nn::Metrics{{"val_loss", model.masked_loss(teacher, test.x, test.lengths).item()},
                          {"test_step_accuracy", acc.per_step},
+                         {"test_symbol_accuracy", acc.symbol},
                          {"test_exact_match", acc.exact}};
     };
     nn::FitResult r = trainer.fit(
@@ -179,6 +198,7 @@ int main(int argc, char** argv) {
         by_pos{"step accuracy, by position", {}, {}};
     nn::Metrics results{{"test_step_accuracy", acc.per_step},
                         {"test_exact_match", acc.exact},
+                        {"test_symbol_accuracy", acc.symbol},
                         {"train_step_accuracy", train_acc.per_step},
                         {"train_exact_match", train_acc.exact},
                         {"probe_train_r2", probe.train_r2},
@@ -222,10 +242,11 @@ int main(int argc, char** argv) {
     }
     trainer.write_metrics(results, notes);
     std::printf(
-        "held-out (free-running): step accuracy %.4f, exact match %.4f; training: %.4f / %.4f\n"
+        "held-out (free-running): step accuracy %.4f, exact match %.4f, symbol (argmax) "
+        "%.4f; training: %.4f / %.4f\n"
         "length probe: R^2 %.4f held-out (%.4f train), rounded accuracy %.4f (best constant "
         "%.4f)\n",
-        acc.per_step, acc.exact, train_acc.per_step, train_acc.exact, probe.test_r2, probe.train_r2,
-        probe.test_accuracy, probe.baseline_accuracy);
+        acc.per_step, acc.exact, acc.symbol, train_acc.per_step, train_acc.exact, probe.test_r2,
+        probe.train_r2, probe.test_accuracy, probe.baseline_accuracy);
   });
 }

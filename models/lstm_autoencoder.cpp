@@ -14,11 +14,17 @@ const char* decoder_kind_name(LSTMDecoderKind kind) {
   return kind == LSTMDecoderKind::repeat ? "repeat" : "seq2seq";
 }
 
+const char* feedback_name(LSTMFeedback feedback) {
+  return feedback == LSTMFeedback::threshold ? "threshold" : "argmax";
+}
+
 LSTMAutoencoder::LSTMAutoencoder(const LSTMAutoencoderOptions& o) : options_(o) {
   ENCORE_CHECK(o.input_dim > 0 && o.hidden > 0, kName,
                "input_dim and hidden must be positive, got ", o.input_dim, " and ", o.hidden);
   ENCORE_CHECK(o.decoder == LSTMDecoderKind::repeat || o.decoder == LSTMDecoderKind::seq2seq, kName,
                "unknown decoder kind ", static_cast<int>(o.decoder));
+  ENCORE_CHECK(o.feedback == LSTMFeedback::threshold || o.feedback == LSTMFeedback::argmax, kName,
+               "unknown feedback ", static_cast<int>(o.feedback));
   nn::RecurrentOptions rnn{.init = o.init, .gen = o.gen};
   const bool repeat = o.decoder == LSTMDecoderKind::repeat;
   encoder_ = register_module("encoder", std::make_shared<nn::LSTM>(o.input_dim, o.hidden, rnn));
@@ -95,9 +101,10 @@ Tensor LSTMAutoencoder::decode(const nn::LSTMState& state, int64_t steps) const 
     Tensor repeated = expand(unsqueeze(state.h, 1), {n, steps, h});
     return output_->forward(decoder_->forward(repeated).output);
   }
-  // Free-running: one step at a time, feeding back the thresholded prediction.
+  // Free-running: one step at a time, feeding back the prediction as a 0/1 vector.
   nn::LSTMState s{unsqueeze(state.h, 0), unsqueeze(state.c, 0)};  // (1, N, H)
   Tensor input = zeros({n, 1, dim});
+  const Tensor symbols = arange(0, double(dim), 1, DType::f32);  // (I)
   Tensors logits;
   logits.reserve(size_t(steps));
   for (int64_t t = 0; t < steps; ++t) {
@@ -105,7 +112,11 @@ Tensor LSTMAutoencoder::decode(const nn::LSTMState& state, int64_t steps) const 
     s = {out.h_n, out.c_n};
     Tensor z = output_->forward(out.output);  // (N, 1, I)
     logits.push_back(z);
-    input = gt(stop_gradient(z), 0.0);  // 1/0 f32; comparisons are not differentiated
+    // 1/0 f32 (N, 1, I); comparisons are not differentiated.
+    if (options_.feedback == LSTMFeedback::threshold)
+      input = gt(stop_gradient(z), 0.0);
+    else
+      input = eq(unsqueeze(argmax(stop_gradient(z), 2).to(DType::f32), 2), symbols);
   }
   return concat(logits, 1);
 }
@@ -161,8 +172,11 @@ Tensor LSTMAutoencoder::loss(const Tensor& x, const Tensor& lengths) const {
 }
 
 std::string LSTMAutoencoder::describe() const {
-  return std::string(kName) + "(" + std::to_string(options_.input_dim) + " -> " +
-         std::to_string(options_.hidden) + ", " + decoder_kind_name(options_.decoder) + ")";
+  std::string s = std::string(kName) + "(" + std::to_string(options_.input_dim) + " -> " +
+                  std::to_string(options_.hidden) + ", " + decoder_kind_name(options_.decoder);
+  if (options_.decoder == LSTMDecoderKind::seq2seq && options_.feedback == LSTMFeedback::argmax)
+    s += ", argmax feedback";
+  return s + ")";
 }
 
 }  // namespace encore::models

@@ -8,13 +8,15 @@
 //   seq2seq  a decoder LSTM started from the encoder's final (h, c) (seed 000): in training
 //            teacher-forced (its input at step t is the target at t - 1, zeros at t = 0), at
 //            test time free-running (its input at step t is its own prediction at t - 1,
-//            thresholded to 0/1: logit > 0).
+//            made a 0/1 vector again: see LSTMFeedback).
 //
-// Thresholded feedback, rather than one-hot argmax or the sigmoid probabilities, because the
-// teacher-forced inputs are exactly such 0/1 vectors (one-hot, or all zeros in seed 003's
-// padded tail), so a decoder that predicted step t - 1 right sees at step t precisely the
-// input it was trained on; argmax would turn an all-zero step into a one-hot one, and
-// probabilities are inputs it never saw in training.
+// Free-running feeds back 0/1 vectors, not the sigmoid probabilities, because the
+// teacher-forced inputs are exactly such vectors: a decoder that predicted step t - 1 right
+// then sees at step t precisely the input it was trained on (probabilities are inputs it
+// never saw in training). The default, threshold (logit > 0), can reproduce every target of
+// seed 003, including its all-zero steps; argmax (one-hot of the most likely symbol) suits
+// data whose every valid step is one-hot (the random symbol sequences), where a step left
+// all-zero by an unsure threshold is an input the decoder never saw mid-sequence.
 //
 // Padding: steps at or after a sequence's length never influence the code, the valid outputs
 // or the loss (they are replaced by zeros first, so even NaN padding is harmless), and the
@@ -31,8 +33,16 @@ namespace encore::models {
 
 enum class LSTMDecoderKind { repeat, seq2seq };
 
+/// What a free-running seq2seq decoder feeds back at step t from its logits z at t - 1.
+enum class LSTMFeedback {
+  threshold,  ///< 1 where z > 0 (sigmoid > 0.5), else 0: any 0/1 vector, all-zero included
+  argmax,     ///< one-hot of argmax(z): always exactly one symbol
+};
+
 /// "repeat" / "seq2seq".
 const char* decoder_kind_name(LSTMDecoderKind kind);
+/// "threshold" / "argmax".
+const char* feedback_name(LSTMFeedback feedback);
 
 struct LSTMAutoencoderOptions {
   /// Features per step (seed 003: 8, the one-hot width).
@@ -40,6 +50,8 @@ struct LSTMAutoencoderOptions {
   /// Units of the encoder and decoder LSTMs (seed 003: 20).
   int64_t hidden = 20;
   LSTMDecoderKind decoder = LSTMDecoderKind::repeat;
+  /// Free-running feedback of the seq2seq decoder (unused by repeat).
+  LSTMFeedback feedback = LSTMFeedback::threshold;
   /// Keras' LSTM initialisation (glorot / orthogonal / unit forget bias), as in seed 003.
   nn::RecurrentInit init = nn::RecurrentInit::keras;
   /// Random source for the initialisation; nullptr means default_generator().
@@ -71,7 +83,7 @@ class LSTMAutoencoder : public nn::Module {
   nn::LSTMState state_from_code(const Tensor& code) const;
 
   /// Inference decoding: state {h, c} each (N, H) -> logits (N, steps, I). repeat: h
-  /// repeated over steps; seq2seq: free-running (thresholded feedback, not differentiated).
+  /// repeated over steps; seq2seq: free-running (options.feedback; not differentiated).
   Tensor decode(const nn::LSTMState& state, int64_t steps) const;
 
   /// Training decoding: state {h, c} each (N, H), targets (N, T, I) -> logits (N, T, I).

@@ -146,14 +146,21 @@ SequenceAccuracy reconstruction_accuracy(const Tensor& logits, const Tensor& tar
   acc.sequences = n;
   std::vector<int64_t> per_len(size_t(steps + 1), 0), exact_len(size_t(steps + 1), 0);
   std::vector<int64_t> at_pos(size_t(steps), 0), right_at_pos(size_t(steps), 0);
-  int64_t correct_steps = 0, exact = 0;
+  int64_t correct_steps = 0, exact = 0, onehot_steps = 0, symbols_right = 0;
   for (int64_t i = 0; i < n; ++i) {
     bool all = true;
     for (int64_t t = 0; t < len[i]; ++t) {
       bool ok = true;
+      int64_t ones = 0, hot = 0, best = 0;
+      const int64_t row = (i * steps + t) * width;
       for (int64_t k = 0; k < width; ++k) {
-        int64_t e = (i * steps + t) * width + k;
-        ok &= (z[e] > 0 ? 1.0 : 0.0) == y[e];
+        ok &= (z[row + k] > 0 ? 1.0 : 0.0) == y[row + k];
+        if (y[row + k] != 0) ++ones, hot = k;
+        if (z[row + k] > z[row + best]) best = k;
+      }
+      if (ones == 1 && y[row + hot] == 1.0) {
+        ++onehot_steps;
+        symbols_right += best == hot ? 1 : 0;
       }
       correct_steps += ok ? 1 : 0;
       ++at_pos[size_t(t)];
@@ -167,6 +174,7 @@ SequenceAccuracy reconstruction_accuracy(const Tensor& logits, const Tensor& tar
   }
   acc.per_step = acc.steps > 0 ? double(correct_steps) / double(acc.steps) : 1.0;
   acc.exact = n > 0 ? double(exact) / double(n) : 1.0;
+  acc.symbol = onehot_steps > 0 ? double(symbols_right) / double(onehot_steps) : 1.0;
   for (size_t l = 0; l < per_len.size(); ++l)
     acc.exact_by_length.push_back(per_len[l] ? double(exact_len[l]) / double(per_len[l]) : -1.0);
   for (size_t t = 0; t < at_pos.size(); ++t)

@@ -52,8 +52,11 @@ int64_t count_shared_sequences(const nn::Sequences& a, const nn::Sequences& b);
 /// when every element of its prediction, logit > 0 (sigmoid > 0.5), equals its 0/1 target:
 /// argmax alone cannot score seed 003's all-zero steps.
 struct SequenceAccuracy {
-  double per_step = 0;    ///< correct valid steps / valid steps
-  double exact = 0;       ///< sequences with every valid step correct / sequences
+  double per_step = 0;  ///< correct valid steps / valid steps
+  double exact = 0;     ///< sequences with every valid step correct / sequences
+  /// over valid steps whose target is one-hot: argmax of the logits == the target's symbol
+  /// (the usual symbol accuracy; it cannot score all-zero steps)
+  double symbol = 0;
   int64_t steps = 0;      ///< valid steps scored
   int64_t sequences = 0;  ///< sequences scored (length-0 ones count as exact)
   /// exact-match rate per length (index = length; -1 where no sequence has that length)

@@ -184,6 +184,26 @@ TEST_CASE("LSTMAutoencoder: teacher forcing shifts the targets; free-running fee
   Tensor fed = gt(free, 0.0);
   check_close("free-running vs teacher-forced on its predictions",
               ae->decode_teacher_forced(s, fed), free, 1e-6, 1e-5);
+  // With argmax feedback: teacher-forced on the one-hot of each step's argmax, built here.
+  Generator gen2(4);
+  auto arg = std::make_shared<LSTMAutoencoder>(
+      models::LSTMAutoencoderOptions{.input_dim = 5,
+                                     .hidden = 7,
+                                     .decoder = LSTMDecoderKind::seq2seq,
+                                     .feedback = models::LSTMFeedback::argmax,
+                                     .gen = &gen2});
+  CHECK(arg->describe() == "LSTMAutoencoder(5 -> 7, seq2seq, argmax feedback)");
+  Tensor free2 = arg->decode(s, 6);
+  std::vector<float> zv = free2.to_vector<float>();
+  Tensor onehot = zeros({3, 6, 5});
+  for (int64_t r = 0; r < 18; ++r) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < 5; ++k)
+      if (zv[size_t(r * 5 + k)] > zv[size_t(r * 5 + best)]) best = k;
+    onehot.data<float>()[r * 5 + best] = 1.0f;
+  }
+  check_close("argmax feedback vs teacher-forced on its one-hot predictions",
+              arg->decode_teacher_forced(s, onehot), free2, 1e-6, 1e-5);
   // The repeat decoder has no feedback: both paths agree.
   auto rep = make_model(LSTMDecoderKind::repeat, gen);
   check_close("repeat", rep->reconstruct(b.x, b.lengths), rep->forward(b.x, b.lengths), 0, 0);
@@ -296,6 +316,9 @@ TEST_CASE("sequence_texts, count_shared_sequences and reconstruction_accuracy on
   CHECK(acc.sequences == 3);
   CHECK(acc.per_step == doctest::Approx(10.0 / 11.0));
   CHECK(acc.exact == doctest::Approx(2.0 / 3.0));
+  // Argmax at sequence 2's step 5: symbol 0 and the target 3 tie at logit 5, the first
+  // wins: 10 of the 11 one-hot steps right.
+  CHECK(acc.symbol == doctest::Approx(10.0 / 11.0));
   REQUIRE(acc.exact_by_length.size() == 7);
   CHECK(acc.exact_by_length[1] == 1.0);
   CHECK(acc.exact_by_length[4] == 1.0);
