@@ -224,11 +224,11 @@ int main(int argc, char** argv) {
     auto model = std::make_shared<models::RecursiveAutoencoder>(dim, ro);
     if (examples::prepare_model(*model, f)) return;
     std::printf("%s", model->summary().c_str());
-    const bool seed_data = leaves_n == 20 && !random_leaves && dim == 10;
+    const bool seed_data = leaves_n == 20 && !random_leaves;
     Tensor leaves = seed_data ? models::seed_leaves(dim) : randn({leaves_n, dim}, gen);
     std::printf("leaves: %lld of size %lld (%s)\n", static_cast<long long>(leaves_n),
                 static_cast<long long>(dim),
-                seed_data ? "the seed's: ones(10) * i for i in 0..9, twice" : "standard normal");
+                seed_data ? "the seed's: ones(n) * i for i in 0..9, twice" : "standard normal");
 
     // Keras' Adam defaults, as the seed's tf.keras.optimizers.Adam(): lr 1e-3, eps 1e-7.
     optim::Adam opt(model->parameters(), {.lr = f.lr, .eps = 1e-7});
