@@ -179,10 +179,13 @@ class Figure {
     std::string xopt = o.log_x ? "l" : "", yopt = o.log_y ? "l" : "";
     plcol0(kGrid);
     plwidth(0.5);
-    plbox(("g" + xopt).c_str(), 0, 0, ("g" + yopt).c_str(), 0, 0);
+    // A requested x tick spacing, unless on a log axis or so fine that ticks would crowd.
+    double xtick = o.x_tick;
+    if (o.log_x || !(xtick > 0) || (x.hi - x.lo) / xtick > 50) xtick = 0;
+    plbox(("g" + xopt).c_str(), xtick, 0, ("g" + yopt).c_str(), 0, 0);
     plcol0(kInk);
     plwidth(1.0);
-    plbox(("bcnst" + xopt).c_str(), 0, 0, ("bcnstv" + yopt).c_str(), 0, 0);
+    plbox(("bcnst" + xopt).c_str(), xtick, xtick > 0 ? 1 : 0, ("bcnstv" + yopt).c_str(), 0, 0);
     pllab(escape(o.xlabel).c_str(), escape(o.ylabel).c_str(), escape(o.title).c_str());
   }
 

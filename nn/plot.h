@@ -25,6 +25,8 @@ struct PlotOptions {
   bool log_y = false;
   int width = 800;   ///< pixels
   int height = 600;  ///< pixels
+  /// Spacing of the labelled x ticks (e.g. 1 for epochs); 0 chooses automatically.
+  double x_tick = 0;
 };
 
 /// True when encore was built with PLplot.

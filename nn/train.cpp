@@ -426,9 +426,11 @@ void Trainer::write_history() const {
   std::vector<plot::Series> series{train};
   if (!val.x.empty()) series.push_back(val);
   try {
-    plot::line_plot(
-        out_path("loss.png"), series,
-        {.title = options_.name + ": loss per epoch", .xlabel = "epoch", .ylabel = "loss"});
+    plot::line_plot(out_path("loss.png"), series,
+                    {.title = options_.name + ": loss per epoch",
+                     .xlabel = "epoch",
+                     .ylabel = "loss",
+                     .x_tick = result_.history.size() <= 12 ? 1.0 : 0.0});  // whole epochs
   } catch (const Error& e) {  // a picture that cannot be written does not stop training
     std::fprintf(stderr, "warning: %s\n", e.what());
   }
