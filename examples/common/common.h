@@ -1,5 +1,6 @@
 // What every example program shares: the common flags (--epochs --batch-size --lr --seed
-// --threads --data --out --resume --init --print-params --checkpoint-every), the set-up they
+// --threads --data --out --resume --init --print-params --checkpoint-every --train-limit
+// --test-limit --quiet, each with its default in --help and a range check), the set-up they
 // imply, and the run-and-report wrapper. A program keeps only its own flags, data, model and
 // pictures:
 //
