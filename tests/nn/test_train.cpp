@@ -437,6 +437,37 @@ TEST_CASE("Trainer: steps without a Batches, and the errors a caller can cause")
   CHECK(msg.find("written with 4 steps per epoch, this run has 5") != std::string::npos);
 }
 
+TEST_CASE("Trainer: lr_schedule sets the rate before each step, history records it") {
+  Generator gen(5);
+  auto model = std::make_shared<nn::Linear>(3, 1, nn::LinearOptions{.gen = &gen});
+  optim::SGD opt(model->parameters(), {.lr = 0.1});
+  Tensor x = randn({8, 3}, gen), y = sum(x, {1}, /*keepdim=*/true);
+  std::vector<double> rates;
+  nn::FitOptions o{.epochs = 2, .out_dir = "", .progress = false};
+  o.lr_schedule = [](int64_t step) {
+    return step < 4 ? 0.0 : 0.0625 * double(step - 3);
+  };  // exact in binary
+  nn::Trainer trainer(*model, opt, gen, o);
+  std::vector<float> before = model->weight().to_vector<float>();
+  std::vector<float> after_epoch1;
+  nn::FitResult r = trainer.fit(
+      4,
+      [&](int64_t) {
+        rates.push_back(opt.lr());
+        return nn::mse_loss(model->forward(x), y);
+      },
+      [&] {
+        if (after_epoch1.empty()) after_epoch1 = model->weight().to_vector<float>();
+        return nn::Metrics{};
+      });
+  CHECK(rates == std::vector<double>{0, 0, 0, 0, 0.0625, 0.125, 0.1875, 0.25});
+  REQUIRE(r.history.size() == 2);
+  CHECK(r.history[0].lr == 0.0);  // the rate of the epoch's last step
+  CHECK(r.history[1].lr == 0.25);
+  CHECK(after_epoch1 == before);  // lr 0 throughout epoch 1: nothing moved
+  CHECK(model->weight().to_vector<float>() != before);
+}
+
 TEST_CASE("plots: PNG files with the PNG signature, and input checks") {
   TempDir tmp;
   std::string png = (tmp.path / "line.png").string();
