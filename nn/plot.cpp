@@ -154,7 +154,12 @@ class Figure {
     plmkstrm(&id);
     plsdev("pngcairo");
     plsfnam(png.c_str());
-    plspage(0, 0, std::clamp(o.width, 100, 8000), std::clamp(o.height, 100, 8000), 0, 0);
+    // PLplot cannot lay out a page that is tiny or far from square: 300..8000 pixels a side,
+    // at most 3:1.
+    int w = std::clamp(o.width, 300, 8000);
+    int h = std::clamp(std::clamp(o.height, 300, 8000), w / 3, w * 3);
+    w = std::clamp(w, h / 3, h * 3);
+    plspage(0, 0, w, h, 0, 0);
     plscmap0n(sizeof(kRed) / sizeof(kRed[0]));
     plscmap0(kRed, kGreen, kBlue, sizeof(kRed) / sizeof(kRed[0]));
     plinit();
@@ -338,7 +343,7 @@ bool histogram(const std::string& png, const std::vector<Series>& series, int bi
   }
   // Counts on a log axis start at 0.5, so an empty bin sits below every filled one.
   double floor = options.log_y ? std::log10(0.5) : 0.0;
-  Range cr{floor, options.log_y ? std::log10(std::max(max_count, 1.0)) : max_count};
+  Range cr{floor, options.log_y ? std::log10(std::max(max_count, 1.0)) : std::max(max_count, 1.0)};
   std::lock_guard<std::mutex> lock(plot_mutex());
   Figure fig(png, options);
   fig.axes({edges.lo, edges.hi}, {cr.lo, cr.hi + 0.08 * (cr.hi - cr.lo)}, options);

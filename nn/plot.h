@@ -23,8 +23,8 @@ struct PlotOptions {
   std::string ylabel;
   bool log_x = false;
   bool log_y = false;
-  int width = 800;   ///< pixels
-  int height = 600;  ///< pixels
+  int width = 800;   ///< pixels (300 to 8000, at most 3:1 with height)
+  int height = 600;  ///< pixels (300 to 8000)
   /// Spacing of the labelled x ticks (e.g. 1 for epochs); 0 chooses automatically.
   double x_tick = 0;
 };

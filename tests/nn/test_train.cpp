@@ -506,4 +506,12 @@ TEST_CASE("plots: PNG files with the PNG signature, and input checks") {
   std::string hist = (tmp.path / "hist.png").string();
   CHECK(plot::histogram(hist, {a, b}, 5, {.title = "errors"}));
   check_png(hist);
+  // Degenerate input still gives a picture: no data at all, a page PLplot cannot lay out as
+  // asked (clamped to 300..8000 pixels, at most 3:1), huge values.
+  std::string odd = (tmp.path / "odd.png").string();
+  CHECK(plot::histogram(odd, {}, 10, {}));
+  check_png(odd);
+  CHECK(plot::line_plot(odd, {plot::Series{.x = {0, 1e300}, .y = {-1e300, 1e300}}},
+                        {.width = 1, .height = 100000}));
+  check_png(odd);
 }
