@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "autograd/tape.h"
-#include "tensor/tensor.h"
+#include "../tensor/tensor.h"
+#include "tape.h"
 
 namespace encore {
 

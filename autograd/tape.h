@@ -11,8 +11,8 @@
 #include <memory>
 #include <vector>
 
-#include "autograd/id_set.h"
-#include "tensor/tensor.h"
+#include "../tensor/tensor.h"
+#include "id_set.h"
 
 namespace encore {
 

@@ -2,4 +2,4 @@
 // Module (encode, decode, forward, loss) written on the tape.
 #pragma once
 
-#include "nn/nn.h"
+#include "../nn/nn.h"

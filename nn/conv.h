@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/init.h"
-#include "nn/module.h"
+#include "init.h"
+#include "module.h"
 
 namespace encore::nn {
 

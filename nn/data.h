@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn {
 

@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn::init {
 

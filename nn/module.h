@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn {
 

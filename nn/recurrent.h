@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/init.h"
-#include "nn/module.h"
+#include "init.h"
+#include "module.h"
 
 namespace encore::nn {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
-#include "tensor/shape.h"
-#include "tensor/storage.h"
+#include "dtype.h"
+#include "shape.h"
+#include "storage.h"
 
 namespace encore {
 

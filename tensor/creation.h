@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/core.h"
-#include "tensor/generator.h"
+#include "core.h"
+#include "generator.h"
 
 namespace encore {
 
