@@ -2,10 +2,13 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "autograd/autograd.h"
+#include "tests/support/support.h"
 
 using namespace encore;
+using encore::testing::error_of;
 
 namespace {
 
@@ -112,4 +115,35 @@ TEST_CASE("gradcheck catches a wrong gradient") {
   CHECK(r.message.find("analytic") != std::string::npos);
   CHECK_THROWS_AS(gradcheck([](const Tensors& in) { return in[0] * 2.0; }, {tensor({1.0})}),
                   Error);  // f32 input
+}
+
+// ---------------------------------------------------------------------------------------------
+// One saved list, handed to the vjp by the tape
+
+TEST_CASE("record: a vjp taking (saved, douts) is handed the saved list") {
+  // y = x * w, written the way the README tells users to write ops: the vjp captures no
+  // tensors and reads x and w from what the tape hands it.
+  auto scale = [](const Tensor& x, const Tensor& w) {
+    Tensor y = raw::binary(raw::BinaryOp::mul, x, w);
+    record("scale", {x, w}, {y},
+           [](const Tensors& saved, const Tensors& g, NeedsGrad needs) {
+             return Tensors{needs[0] ? g[0] * saved[1] : Tensor(),
+                            needs[1] ? g[0] * saved[0] : Tensor()};
+           },
+           {x, w});
+    return y;
+  };
+  Tensor x = tensor({1.0, -2.0, 3.0}, DType::f64), w = tensor({0.5, 4.0, -1.5}, DType::f64);
+  GradcheckResult r = gradcheck([&](const Tensors& in) { return scale(in[0], in[1]); }, {x, w});
+  CHECK_MESSAGE(r.ok, r.message);
+  GradcheckResult r2 =
+      gradgradcheck([&](const Tensors& in) { return scale(in[0], in[1]); }, {x, w});
+  CHECK_MESSAGE(r2.ok, r2.message);
+  {
+    GradientTape tape;
+    tape.watch(x);
+    Tensor loss = sum(scale(x, w));
+    w.fill_(0.0);
+    CHECK(error_of([&] { tape.gradient(loss, x); }).find("saved by 'scale'") != std::string::npos);
+  }
 }
