@@ -12,8 +12,8 @@ namespace encore {
 
 /// Subclass and implement name(), forward() and backward(); run it with apply().
 /// forward() runs with recording paused (its inner ops are not taped); backward() receives
-/// one gradient per output and returns one per input (undefined for none). Write backward
-/// with the differentiable ops and second-order gradients work too.
+/// one gradient per output and returns one per input, each of its input's shape (undefined
+/// for none). Write backward with the differentiable ops and second-order gradients work too.
 class Function {
  public:
   virtual ~Function() = default;
@@ -23,8 +23,10 @@ class Function {
   virtual Tensors backward(const Tensors& douts) = 0;
 
  protected:
-  /// Keeps tensors for backward(); modifying one in place before then makes gradient() throw.
+  /// Call in forward(): hands ts to the tape, which gives them back through saved() while
+  /// backward() runs. Modifying one in place before then makes gradient() throw.
   void save_for_backward(Tensors ts) { saved_ = std::move(ts); }
+  /// In backward(): the tensors given to save_for_backward().
   const Tensors& saved() const { return saved_; }
 
  private:
@@ -33,13 +35,17 @@ class Function {
 };
 
 /// Runs f->forward(inputs) and records f on every tape that watches an input.
+/// inputs: any number of tensors -> the outputs forward() returns.
 Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs);
 
-/// forward(inputs) -> outputs; backward(inputs, outputs, douts) -> one gradient per input.
+/// forward(inputs) -> outputs; backward(inputs, outputs, douts) -> one gradient per input,
+/// each of its input's shape.
 using CustomForward = std::function<Tensors(const Tensors& inputs)>;
 using CustomBackward =
     std::function<Tensors(const Tensors& inputs, const Tensors& outputs, const Tensors& douts)>;
-/// Computes forward(inputs) with recording paused and records backward as its vjp.
+/// Computes forward(inputs) with recording paused and records backward as its vjp. The tape
+/// saves the inputs and the outputs for backward: modifying any of them in place before
+/// gradient() makes it throw (instead of returning a gradient computed from the new values).
 /// name should be a string literal.
 Tensors custom_gradient(const char* name, const Tensors& inputs, const CustomForward& forward,
                         CustomBackward backward);

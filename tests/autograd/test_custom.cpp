@@ -120,6 +120,81 @@ TEST_CASE("gradcheck catches a wrong gradient") {
 // ---------------------------------------------------------------------------------------------
 // One saved list, handed to the vjp by the tape
 
+namespace {
+
+// y = exp(x) whose backward reads its output, as a user would write it.
+Tensor my_exp(const Tensor& x) {
+  return custom_gradient(
+      "my_exp", {x}, [](const Tensors& in) { return Tensors{exp(in[0])}; },
+      [](const Tensors&, const Tensors& out, const Tensors& g) {
+        return Tensors{g[0] * out[0]};
+      })[0];
+}
+
+}  // namespace
+
+TEST_CASE("custom_gradient: an output modified in place before gradient() throws") {
+  // The backward reads the output; before the tape saved outputs, zeroing it in place gave a
+  // gradient of 0 without any error.
+  Tensor x = tensor({0.0, 1.0}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = my_exp(x);
+  Tensor loss = sum(y);
+  y.fill_(0.0);
+  std::string msg = error_of([&] { tape.gradient(loss, x); });
+  INFO(msg);
+  CHECK(msg.find("gradient: a tensor saved by 'my_exp' for the backward pass was modified in "
+                 "place") == 0);
+}
+
+TEST_CASE("custom_gradient: an input modified in place before gradient() throws") {
+  Tensor x = tensor({0.5, 2.0}, DType::f64);
+  Tensor c = tensor({3.0, 4.0}, DType::f64);  // a constant input, read by the backward
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = custom_gradient(
+      "times_c", {x, c}, [](const Tensors& in) { return Tensors{in[0] * in[1]}; },
+      [](const Tensors& in, const Tensors&, const Tensors& g) {
+        return Tensors{g[0] * in[1], Tensor()};
+      })[0];
+  Tensor loss = sum(y);
+  c.fill_(1.0);
+  CHECK(error_of([&] { tape.gradient(loss, x); }).find("saved by 'times_c'") != std::string::npos);
+}
+
+TEST_CASE("custom_gradient: outputs left alone give the right gradient") {
+  Tensor x = tensor({0.0, 1.0}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor g = tape.gradient(sum(my_exp(x)), x);
+  CHECK(g.to_vector<double>() == std::vector<double>{1.0, std::exp(1.0)});
+}
+
+TEST_CASE("Function: the saved tensors come from the tape, per application") {
+  // One Function object applied twice: each backward sees the tensors its own forward saved
+  // (the object held only the last ones before the tape kept them).
+  auto f = std::make_shared<Cube>();
+  Tensor x1 = tensor({1.0, 2.0}, DType::f64), x2 = tensor({10.0, 20.0}, DType::f64);
+  GradientTape tape;
+  tape.watch(x1);
+  tape.watch(x2);
+  Tensor y1 = apply(f, {x1})[0];
+  Tensor y2 = apply(f, {x2})[0];
+  Tensors g = tape.gradient(sum(y1) + sum(y2), {x1, x2});
+  CHECK(g[0].to_vector<double>() == std::vector<double>{3, 12});      // 3 x1^2
+  CHECK(g[1].to_vector<double>() == std::vector<double>{300, 1200});  // 3 x2^2
+}
+
+TEST_CASE("Function: a saved tensor modified in place before gradient() throws") {
+  Tensor x = tensor({1.0, 2.0}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor loss = sum(cube(x));
+  x.fill_(5.0);
+  CHECK(error_of([&] { tape.gradient(loss, x); }).find("saved by 'cube'") != std::string::npos);
+}
+
 TEST_CASE("record: a vjp taking (saved, douts) is handed the saved list") {
   // y = x * w, written the way the README tells users to write ops: the vjp captures no
   // tensors and reads x and w from what the tape hands it.
