@@ -1,4 +1,4 @@
-// Custom ops: apply (a Function subclass) and custom_gradient.
+// Custom ops: apply_function (a Function subclass) and custom_gradient.
 #include "autograd/function.h"
 
 namespace encore {
@@ -14,8 +14,8 @@ void fresh_outputs(const char* op, Tensors& outs, const Tensors& inputs) {
 }
 }  // namespace
 
-Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs) {
-  ENCORE_CHECK(f != nullptr, "apply", "null Function");
+Tensors apply_function(std::shared_ptr<Function> f, const Tensors& inputs) {
+  ENCORE_CHECK(f != nullptr, "apply_function", "null Function");
   Tensors outs;
   {
     NoGrad no_grad;

@@ -10,7 +10,7 @@
 
 namespace encore {
 
-/// Subclass and implement name(), forward() and backward(); run it with apply().
+/// Subclass and implement name(), forward() and backward(); run it with apply_function().
 /// forward() runs with recording paused (its inner ops are not taped); backward() receives
 /// one gradient per output and returns one per input, each of its input's shape (undefined
 /// for none). Write backward with the differentiable ops and second-order gradients work too.
@@ -30,13 +30,20 @@ class Function {
   const Tensors& saved() const { return saved_; }
 
  private:
-  friend Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs);
+  friend Tensors apply_function(std::shared_ptr<Function> f, const Tensors& inputs);
   Tensors saved_;
 };
 
 /// Runs f->forward(inputs) and records f on every tape that watches an input.
 /// inputs: any number of tensors -> the outputs forward() returns.
-Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs);
+Tensors apply_function(std::shared_ptr<Function> f, const Tensors& inputs);
+
+/// The former name of apply_function, kept for existing code. Prefer apply_function: an
+/// unqualified apply(f, inputs) call also finds std::apply through argument-dependent lookup
+/// (Tensors is a std::vector), which wins overload resolution and fails inside <tuple>.
+inline Tensors apply(std::shared_ptr<Function> f, const Tensors& inputs) {
+  return apply_function(std::move(f), inputs);
+}
 
 /// forward(inputs) -> outputs; backward(inputs, outputs, douts) -> one gradient per input,
 /// each of its input's shape.

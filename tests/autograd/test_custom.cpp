@@ -26,7 +26,7 @@ class Cube : public Function {
   }
 };
 
-Tensor cube(const Tensor& x) { return apply(std::make_shared<Cube>(), {x})[0]; }
+Tensor cube(const Tensor& x) { return apply_function(std::make_shared<Cube>(), {x})[0]; }
 
 // A deliberately broken op: backward returns the wrong number of gradients.
 class Broken : public Function {
@@ -60,7 +60,8 @@ TEST_CASE("custom Function: a wrong backward is reported with the op's name") {
   Tensor x = tensor({1.0}, DType::f64);
   GradientTape tape;
   tape.watch(x);
-  Tensor y = sum(apply(std::make_shared<Broken>(), {x})[0]);
+  // The former name still works (qualified: unqualified, ADL would also find std::apply).
+  Tensor y = sum(encore::apply(std::make_shared<Broken>(), {x})[0]);
   try {
     tape.gradient(y, x);
     FAIL("expected an error");
@@ -179,8 +180,8 @@ TEST_CASE("Function: the saved tensors come from the tape, per application") {
   GradientTape tape;
   tape.watch(x1);
   tape.watch(x2);
-  Tensor y1 = apply(f, {x1})[0];
-  Tensor y2 = apply(f, {x2})[0];
+  Tensor y1 = apply_function(f, {x1})[0];
+  Tensor y2 = apply_function(f, {x2})[0];
   Tensors g = tape.gradient(sum(y1) + sum(y2), {x1, x2});
   CHECK(g[0].to_vector<double>() == std::vector<double>{3, 12});      // 3 x1^2
   CHECK(g[1].to_vector<double>() == std::vector<double>{300, 1200});  // 3 x2^2
