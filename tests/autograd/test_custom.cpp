@@ -223,3 +223,36 @@ TEST_CASE("record: a vjp taking (saved, douts) is handed the saved list") {
     CHECK(error_of([&] { tape.gradient(loss, x); }).find("saved by 'scale'") != std::string::npos);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The tape checks the shape of what a backward returns
+
+TEST_CASE("custom backward: a gradient of the wrong shape is reported naming the op") {
+  Tensor x = tensor({1.0, 2.0}, DType::f64);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = custom_gradient(
+      "bad_shape", {x}, [](const Tensors& in) { return Tensors{in[0] * 2.0}; },
+      [](const Tensors&, const Tensors&, const Tensors&) {
+        return Tensors{ones({3}, DType::f64)};  // should be (2)
+      })[0];
+  CHECK_THROWS_WITH_AS(tape.gradient(sum(y), x),
+                       "bad_shape: backward returned a gradient of shape [3] for input 0 of shape "
+                       "[2]; a gradient has its input's shape (or a shape the input broadcasts to)",
+                       Error);
+}
+
+TEST_CASE("custom backward: a broadcast-shaped gradient is still summed to the input") {
+  // A (1, 2) input whose backward returns (3, 2): the tape reduces it, as for built-ins.
+  Tensor x = from_vector<double>({1.0, 2.0}, {1, 2});
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = custom_gradient(
+      "spread", {x}, [](const Tensors& in) { return Tensors{in[0] * 1.0}; },
+      [](const Tensors&, const Tensors&, const Tensors&) {
+        return Tensors{ones({3, 2}, DType::f64)};
+      })[0];
+  Tensor g = tape.gradient(sum(y), x);
+  CHECK(g.shape() == Shape{1, 2});
+  CHECK(g.to_vector<double>() == std::vector<double>{3, 3});
+}
