@@ -179,7 +179,9 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
     ENCORE_CHECK(s.defined(), "gradient", "a source is an undefined tensor");
   ENCORE_CHECK(watched_.contains(target.id()), "gradient", "the target (shape ", target.shape(),
                ") was not computed on this tape from a watched tensor; compute it inside the "
-               "tape's scope from parameters or watch()ed tensors");
+               "tape's scope from parameters or watch()ed tensors (a layer's tensor is a "
+               "parameter only once register_parameter() has been called on it; any other "
+               "tensor needs tape.watch(t))");
   Tensor seed = options.output_gradient;
   if (seed.defined()) {
     ENCORE_CHECK(seed.shape() == target.shape(), "gradient", "output_gradient of shape ",

@@ -36,8 +36,11 @@ TEST_CASE("tape: trainable tensors are watched automatically, unless switched of
     GradientTape tape({.watch_accessed_variables = false});
     Tensor y = sum(w * w);
     CHECK(tape.size() == 0);
-    CHECK(error_of([&] { tape.gradient(y, w); }).find("was not computed on this tape") !=
-          std::string::npos);
+    std::string msg = error_of([&] { tape.gradient(y, w); });
+    CHECK(msg.find("was not computed on this tape") != std::string::npos);
+    // The hint names both ways a tensor gets watched.
+    CHECK(msg.find("register_parameter()") != std::string::npos);
+    CHECK(msg.find("tape.watch(t)") != std::string::npos);
   }
 }
 
