@@ -26,6 +26,11 @@ void parallel_for(int64_t n, F&& f) {
 Optimizer::Optimizer(Tensors params, double lr, const char* name)
     : params_(std::move(params)), lr_(lr), state_(params_.size()) {
   check_option(lr >= 0 && std::isfinite(lr), name, "learning rate", lr);
+  // An optimizer with nothing to update would train nothing, silently.
+  ENCORE_CHECK(!params_.empty(), name,
+               "the parameter list is empty, so nothing would be trained; pass "
+               "model->parameters() after the layers have registered their tensors with "
+               "register_parameter() (or register_module() for submodules)");
   std::map<const Storage*, size_t> owners;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];

@@ -44,7 +44,8 @@ class Optimizer {
   void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
-  /// Checks the parameters (defined, floating, contiguous, no two sharing storage) and lr.
+  /// Checks the parameters (at least one; defined, floating, contiguous, no two sharing
+  /// storage) and lr.
   Optimizer(Tensors params, double lr, const char* name);
   /// One parameter's update; p is contiguous, g contiguous with p's shape and dtype.
   virtual void update(size_t index, Tensor& p, const Tensor& g) = 0;

@@ -387,7 +387,13 @@ TEST_CASE("optim: invalid parameters throw") {
                        "Adam: parameters 0 and 2 (shape [2, 3]) share storage; pass each "
                        "parameter once",
                        Error);
-  CHECK_NOTHROW(optim::Adam(Tensors{}));
+  // An empty list (a model whose layers never registered their tensors) trains nothing.
+  CHECK_THROWS_WITH_AS(optim::Adam(Tensors{}),
+                       "Adam: the parameter list is empty, so nothing would be trained; pass "
+                       "model->parameters() after the layers have registered their tensors with "
+                       "register_parameter() (or register_module() for submodules)",
+                       Error);
+  CHECK_THROWS_AS(optim::SGD(Tensors{}), Error);
 }
 
 TEST_CASE("optim: a wrong number or shape of gradients throws and changes nothing") {
