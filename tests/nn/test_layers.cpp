@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nn/nn.h"
@@ -616,4 +617,14 @@ TEST_CASE("BatchNorm without running statistics uses batch statistics in eval to
   CHECK(names == std::vector<std::string>{"bias", "num_batches_tracked", "running_mean",
                                           "running_var", "weight"});
   CHECK(bn2.num_batches_tracked().dtype() == DType::i64);
+}
+
+TEST_CASE("conv options: one naming, Conv2dOptions and ConvTranspose2dOptions") {
+  static_assert(std::is_same_v<nn::ConvOptions, nn::Conv2dOptions>);
+  static_assert(std::is_same_v<nn::ConvTransposeOptions, nn::ConvTranspose2dOptions>);
+  nn::Conv2d conv(1, 2, 3, nn::Conv2dOptions{.stride = 2, .padding_mode = nn::PaddingMode::valid});
+  CHECK(conv.output_shape({1, 1, 9, 9}) == Shape{1, 2, 4, 4});
+  nn::ConvTranspose2d up(
+      2, 1, 3, nn::ConvTranspose2dOptions{.stride = 2, .padding_mode = nn::PaddingMode::same});
+  CHECK(up.output_shape({1, 2, 4, 4}) == Shape{1, 1, 8, 8});
 }
