@@ -47,8 +47,9 @@ struct Conv2dOptions {
   Size2 dilation = 1;
   PaddingMode padding_mode = PaddingMode::explicit_padding;
   bool bias = true;
-  /// Keras' Conv2D default: glorot_uniform kernel, zero bias.
-  Init init = Init::glorot_uniform;
+  /// By default the InitConvention's (nn/init.h): Keras' Conv2D default (glorot_uniform
+  /// kernel, zero bias) unless set_init_convention(torch).
+  Init init = Init::convention;
   DType dtype = DType::f32;
   /// Random source for the initialisation; nullptr means default_generator().
   Generator* gen = nullptr;
@@ -109,8 +110,9 @@ struct ConvTranspose2dOptions {
   Size2 dilation = 1;
   PaddingMode padding_mode = PaddingMode::explicit_padding;
   bool bias = true;
-  /// Keras' Conv2DTranspose default: glorot_uniform kernel, zero bias.
-  Init init = Init::glorot_uniform;
+  /// By default the InitConvention's (nn/init.h): Keras' Conv2DTranspose default
+  /// (glorot_uniform kernel, zero bias) unless set_init_convention(torch).
+  Init init = Init::convention;
   DType dtype = DType::f32;
   /// Random source for the initialisation; nullptr means default_generator().
   Generator* gen = nullptr;

@@ -50,7 +50,11 @@ std::array<Tensor, 4> make_layer(int64_t gates, int64_t in, int64_t hidden,
     p[2] = empty({gh}, o.dtype);
     p[3] = empty({gh}, o.dtype);
   }
-  if (o.init == RecurrentInit::torch_default) {
+  RecurrentInit how = o.init;
+  if (how == RecurrentInit::convention)
+    how = init_convention() == InitConvention::keras ? RecurrentInit::keras
+                                                     : RecurrentInit::torch_default;
+  if (how == RecurrentInit::torch_default) {
     const double b = 1.0 / std::sqrt(double(hidden));
     for (Tensor& t : p)
       if (t.defined()) init::uniform(t, -b, b, gen);

@@ -33,6 +33,8 @@ enum class RecurrentInit {
   /// LSTM also gets Keras' unit_forget_bias: bias_ih is 1 on the forget gate (bias_hh stays
   /// 0, so the effective forget bias is 1).
   keras,
+  /// The InitConvention's (nn/init.h): torch_default under mixed and torch, keras under keras.
+  convention,
 };
 
 /// Options shared by all recurrent modules (cells and sequence layers).
@@ -47,7 +49,8 @@ struct RecurrentOptions {
   double dropout = 0;
   /// Whether to have bias_ih and bias_hh.
   bool bias = true;
-  RecurrentInit init = RecurrentInit::torch_default;
+  /// By default the InitConvention's (nn/init.h): PyTorch's unless set_init_convention(keras).
+  RecurrentInit init = RecurrentInit::convention;
   /// Parameter dtype: f32 or f64.
   DType dtype = DType::f32;
   /// Random source for the initialisation and for the dropout masks between layers; nullptr
