@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "autograd/tape.h"
+#include "tape.h"
 
 namespace encore {
 

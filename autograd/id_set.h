@@ -3,6 +3,7 @@
 // recorded op) never allocates per element. Ids are never 0, which marks an empty slot.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

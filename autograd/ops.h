@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "autograd/tape.h"
-#include "tensor/tensor.h"
+#include "../tensor/tensor.h"
+#include "tape.h"
 
 namespace encore {
 
@@ -165,5 +165,13 @@ Tensor dropout(const Tensor& x, double p, bool training = true,
                Generator& gen = default_generator());
 /// weight: (num, dim), indices: i64 of any shape -> (..., dim).
 Tensor embedding(const Tensor& weight, const Tensor& indices);
+/// Binary cross-entropy of probabilities, elementwise: p, target (same shape) -> the same
+/// shape, -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)) (PyTorch's clamping). p must
+/// lie in [0, 1]. nn::binary_cross_entropy reduces it.
+Tensor binary_cross_entropy_elementwise(const Tensor& p, const Tensor& target);
+/// Binary cross-entropy of logits, elementwise and stable: x, target (same shape) -> the same
+/// shape, max(x, 0) - x t + log1p(exp(-|x|)), with the exact gradient sigmoid(x) - t.
+/// nn::bce_with_logits reduces it.
+Tensor bce_with_logits_elementwise(const Tensor& logits, const Tensor& target);
 
 }  // namespace encore

@@ -80,9 +80,24 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = raw::binary(BinaryOp::pow, a, b);
   record("pow", {a, b}, {y},
          [a, b, y](const Tensors& g, NeedsGrad needs) {
-           // da = g b a^(b-1); db = g y log(a), only when asked for (it needs a > 0)
-           return Tensors{needs[0] ? as_dtype(g[0] * b * pow(a, b - 1.0), a.dtype()) : Tensor(),
-                          needs[1] ? as_dtype(g[0] * y * log(a), b.dtype()) : Tensor()};
+           // da = g b a^(b-1); db = g y log(a), only when asked for.
+           // NOTE: as PyTorch, da is 0 where b = 0 (not 0 * 0^-1 = NaN at a = 0) and db is 0
+           // where a = 0 and b >= 0 (the limit of a^b log(a), not 0 * -inf = NaN). The masks
+           // are constants (raw kernels), so second order differentiates the other branch.
+           Tensor da, db;
+           if (needs[0]) {
+             Tensor b_zero = raw::binary(BinaryOp::eq, b, scalar(0.0, b.dtype()));
+             da = where(b_zero, scalar(0.0, g[0].dtype()), g[0] * b * pow(a, b - 1.0));
+             da = as_dtype(da, a.dtype());
+           }
+           if (needs[1]) {
+             Tensor a_zero =
+                 raw::binary(BinaryOp::mul, raw::binary(BinaryOp::eq, a, scalar(0.0, a.dtype())),
+                             raw::binary(BinaryOp::ge, b, scalar(0.0, b.dtype())));
+             db = where(a_zero, scalar(0.0, g[0].dtype()), g[0] * y * log(a));
+             db = as_dtype(db, b.dtype());
+           }
+           return Tensors{da, db};
          },
          {a, b, y});
   return y;

@@ -37,6 +37,17 @@ std::atomic<bool> anomaly_on{false};
 // The op whose vjp is running on this thread, so anomaly reports can name it.
 thread_local const char* backward_op = nullptr;
 
+// True when `from` broadcasts to `to` (NumPy rules): then sum_to(gradient of shape `to`,
+// `from`) undoes the broadcast.
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (int i = 1; i <= from.size(); ++i) {
+    int64_t f = from[from.size() - i], t = to[to.size() - i];
+    if (f != t && f != 1) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +179,9 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
     ENCORE_CHECK(s.defined(), "gradient", "a source is an undefined tensor");
   ENCORE_CHECK(watched_.contains(target.id()), "gradient", "the target (shape ", target.shape(),
                ") was not computed on this tape from a watched tensor; compute it inside the "
-               "tape's scope from parameters or watch()ed tensors");
+               "tape's scope from parameters or watch()ed tensors (a layer's tensor is a "
+               "parameter only once register_parameter() has been called on it; any other "
+               "tensor needs tape.watch(t))");
   Tensor seed = options.output_gradient;
   if (seed.defined()) {
     ENCORE_CHECK(seed.shape() == target.shape(), "gradient", "output_gradient of shape ",
@@ -232,8 +245,15 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
         const auto& in = n.inputs[k];
         if (!in.id || !dins[k].defined()) continue;
         Tensor d = dins[k];
-        // Broadcasting is undone here, once, for every op.
-        if (d.shape() != in.shape) d = sum_to(d, in.shape);
+        // Broadcasting is undone here, once, for every op. Any other shape is the vjp's
+        // mistake (a user's custom backward, typically): say which op and which input.
+        if (d.shape() != in.shape) {
+          ENCORE_CHECK(broadcasts_to(in.shape, d.shape()), n.op,
+                       "backward returned a gradient of shape ", d.shape(), " for input ", k,
+                       " of shape ", in.shape,
+                       "; a gradient has its input's shape (or a shape the input broadcasts to)");
+          d = sum_to(d, in.shape);
+        }
         // Mixed-dtype ops promote; a gradient comes back in its input's dtype.
         if (d.dtype() != in.dtype) d = cast(d, in.dtype);
         if (anomaly_detection()) detail::check_finite(n.op, "backward", d);

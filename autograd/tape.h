@@ -9,10 +9,11 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
-#include "autograd/id_set.h"
-#include "tensor/tensor.h"
+#include "../tensor/tensor.h"
+#include "id_set.h"
 
 namespace encore {
 
@@ -145,6 +146,11 @@ void record_impl(const char* op, const Tensor* inputs, size_t n_in, const Tensor
                  size_t n_out, VjpFn vjp, const Tensor* saved, size_t n_saved);
 void check_finite(const char* op, const char* phase, const Tensor& t);
 
+// True when f is a vjp of the saving form: f(saved, douts) or f(saved, douts, needs).
+template <class F>
+constexpr bool takes_saved = std::is_invocable_v<F, const Tensors&, const Tensors&, NeedsGrad> ||
+                             std::is_invocable_v<F, const Tensors&, const Tensors&>;
+
 template <class F>
 VjpFn make_vjp(F&& f) {
   if constexpr (std::is_invocable_v<F, const Tensors&, NeedsGrad>) {
@@ -153,35 +159,63 @@ VjpFn make_vjp(F&& f) {
     return [g = std::forward<F>(f)](const Tensors& douts, NeedsGrad) { return g(douts); };
   }
 }
+
+// The saving form: the tape keeps `saved` (and checks its versions) and hands it to f.
+template <class F>
+VjpFn make_saving_vjp(F&& f, Tensors saved) {
+  if constexpr (std::is_invocable_v<F, const Tensors&, const Tensors&, NeedsGrad>) {
+    return [g = std::forward<F>(f), saved = std::move(saved)](
+               const Tensors& douts, NeedsGrad needs) { return g(saved, douts, needs); };
+  } else {
+    return [g = std::forward<F>(f), saved = std::move(saved)](const Tensors& douts, NeedsGrad) {
+      return g(saved, douts);
+    };
+  }
+}
+
+template <class F>
+void record_any(const char* op, const Tensor* inputs, size_t n_in, const Tensor* outputs,
+                size_t n_out, F&& vjp, const Tensor* saved, size_t n_saved) {
+  if (anomaly_detection())
+    for (size_t k = 0; k < n_out; ++k) check_finite(op, "forward", outputs[k]);
+  if (!any_tape_recording()) return;
+  if constexpr (takes_saved<F>)
+    record_impl(op, inputs, n_in, outputs, n_out,
+                make_saving_vjp(std::forward<F>(vjp), Tensors(saved, saved + n_saved)), saved,
+                n_saved);
+  else
+    record_impl(op, inputs, n_in, outputs, n_out, make_vjp(std::forward<F>(vjp)), saved, n_saved);
+}
 }  // namespace detail
 
 /// The one entry point through which built-in and user ops join the tape. Call it after the
-/// forward computation:
+/// forward computation. `saved` lists the tensors the vjp reads; the tape keeps them, hands
+/// them to the vjp as its first argument (as torch's save_for_backward), and throws in
+/// gradient() instead of returning a wrong answer if one was modified in place in between:
 ///   Tensor y = raw::unary(raw::UnaryOp::exp, x);
-///   record("exp", {x}, {y}, [y](const Tensors& g) { return Tensors{g[0] * y}; }, {y});
-/// `saved` lists the tensors the vjp reads; if one of them is modified in place before the
-/// backward pass, gradient() throws instead of returning a wrong answer. The vjp may take
-/// (douts) or (douts, NeedsGrad).
+///   record("exp", {x}, {y},
+///          [](const Tensors& saved, const Tensors& g) { return Tensors{g[0] * saved[0]}; },
+///          {y});
+/// Such a vjp captures no tensors, so none can be read without being checked. The vjp may
+/// take (saved, douts) or (saved, douts, NeedsGrad).
+///
+/// The older form, a vjp taking (douts) or (douts, NeedsGrad) that captures what it reads,
+/// is still accepted; `saved` then only lists the tensors to check, and must name every
+/// tensor the closure captures.
 template <class F>
 void record(const char* op, std::initializer_list<Tensor> inputs,
             std::initializer_list<Tensor> outputs, F&& vjp,
             std::initializer_list<Tensor> saved = {}) {
-  if (anomaly_detection())
-    for (const Tensor& t : outputs) detail::check_finite(op, "forward", t);
-  if (!detail::any_tape_recording()) return;
-  detail::record_impl(op, inputs.begin(), inputs.size(), outputs.begin(), outputs.size(),
-                      detail::make_vjp(std::forward<F>(vjp)), saved.begin(), saved.size());
+  detail::record_any(op, inputs.begin(), inputs.size(), outputs.begin(), outputs.size(),
+                     std::forward<F>(vjp), saved.begin(), saved.size());
 }
 
 /// As above, for ops with a run-time number of inputs or outputs (concat, split).
 template <class F>
 void record(const char* op, const Tensors& inputs, const Tensors& outputs, F&& vjp,
             const Tensors& saved = {}) {
-  if (anomaly_detection())
-    for (const Tensor& t : outputs) detail::check_finite(op, "forward", t);
-  if (!detail::any_tape_recording()) return;
-  detail::record_impl(op, inputs.data(), inputs.size(), outputs.data(), outputs.size(),
-                      detail::make_vjp(std::forward<F>(vjp)), saved.data(), saved.size());
+  detail::record_any(op, inputs.data(), inputs.size(), outputs.data(), outputs.size(),
+                     std::forward<F>(vjp), saved.data(), saved.size());
 }
 
 /// True when some tape on this thread would record an op reading these inputs.

@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/nn.h"
+#include "../nn/nn.h"
 
 namespace encore::models {
 

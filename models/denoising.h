@@ -15,7 +15,7 @@
 #include <functional>
 #include <string>
 
-#include "nn/nn.h"
+#include "../nn/nn.h"
 
 namespace encore::models {
 

@@ -27,7 +27,7 @@
 #include <memory>
 #include <string>
 
-#include "nn/nn.h"
+#include "../nn/nn.h"
 
 namespace encore::models {
 

@@ -2,12 +2,12 @@
 // Module (encode, decode, forward, loss) written on the tape.
 #pragma once
 
-#include "models/conv_autoencoder.h"
-#include "models/denoising.h"
-#include "models/dense_autoencoder.h"
-#include "models/lstm_autoencoder.h"
-#include "models/pca.h"
-#include "models/recursive_autoencoder.h"
-#include "models/sequence_data.h"
-#include "models/vae.h"
-#include "nn/nn.h"
+#include "../nn/nn.h"
+#include "conv_autoencoder.h"
+#include "denoising.h"
+#include "dense_autoencoder.h"
+#include "lstm_autoencoder.h"
+#include "pca.h"
+#include "recursive_autoencoder.h"
+#include "sequence_data.h"
+#include "vae.h"

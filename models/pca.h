@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/nn.h"
+#include "../nn/nn.h"
 
 namespace encore::models {
 

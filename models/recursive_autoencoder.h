@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/nn.h"
+#include "../nn/nn.h"
 
 namespace encore::models {
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "nn/nn.h"
+#include "../nn/nn.h"
 
 namespace encore::models {
 

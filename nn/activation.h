@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/module.h"
+#include "module.h"
 
 namespace encore::nn {
 

@@ -10,9 +10,9 @@
 #include <map>
 #include <string>
 
-#include "nn/data.h"
-#include "nn/module.h"
-#include "nn/optim/optimizer.h"
+#include "data.h"
+#include "module.h"
+#include "optim/optimizer.h"
 
 namespace encore::nn {
 

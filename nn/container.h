@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/module.h"
+#include "module.h"
 
 namespace encore::nn {
 

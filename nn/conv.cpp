@@ -61,9 +61,9 @@ std::string options_text(Size2 stride, Size2 padding, Size2 output_padding, Size
 // Conv2d
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
-               const ConvOptions& options)
+               const Conv2dOptions& options)
     : in_(in_channels), out_(out_channels), kernel_(kernel_size), options_(options) {
-  const ConvOptions& o = options_;
+  const Conv2dOptions& o = options_;
   check_common("Conv2d", in_, out_, kernel_, o.stride, o.padding, o.dilation, o.padding_mode,
                o.dtype);
   weight_ = register_parameter("weight", empty({out_, in_, kernel_.h, kernel_.w}, o.dtype));
@@ -96,7 +96,7 @@ void Conv2d::check_input(const Shape& s) const {
 
 Shape Conv2d::output_shape(const Shape& s) const {
   check_input(s);
-  const ConvOptions& o = options_;
+  const Conv2dOptions& o = options_;
   auto out = [&](int64_t in, int64_t k, int64_t stride, int64_t p, int64_t d) {
     if (o.padding_mode == PaddingMode::same) return (in + stride - 1) / stride;
     return (in + 2 * p - d * (k - 1) - 1) / stride + 1;
@@ -108,7 +108,7 @@ Shape Conv2d::output_shape(const Shape& s) const {
 Tensor Conv2d::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined(), "Conv2d", "input is undefined");
   check_input(x.shape());
-  const ConvOptions& o = options_;
+  const Conv2dOptions& o = options_;
   encore::Conv2dOptions op{.stride_h = o.stride.h,
                            .stride_w = o.stride.w,
                            .pad_h = o.padding.h,
@@ -129,7 +129,7 @@ Tensor Conv2d::forward(const Tensor& x) {
 }
 
 std::string Conv2d::describe() const {
-  const ConvOptions& o = options_;
+  const Conv2dOptions& o = options_;
   return "Conv2d(" + std::to_string(in_) + " -> " + std::to_string(out_) + ", kernel " +
          pair_text(kernel_) +
          options_text(o.stride, o.padding, 0, o.dilation, o.padding_mode, bias_.defined());
@@ -139,9 +139,9 @@ std::string Conv2d::describe() const {
 // ConvTranspose2d
 
 ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
-                                 const ConvTransposeOptions& options)
+                                 const ConvTranspose2dOptions& options)
     : in_(in_channels), out_(out_channels), kernel_(kernel_size), options_(options) {
-  const ConvTransposeOptions& o = options_;
+  const ConvTranspose2dOptions& o = options_;
   const char* layer = "ConvTranspose2d";
   check_common(layer, in_, out_, kernel_, o.stride, o.padding, o.dilation, o.padding_mode, o.dtype);
   const Size2 op = o.output_padding;
@@ -186,7 +186,7 @@ Shape ConvTranspose2d::output_shape(const Shape& s) const {
   ENCORE_CHECK(s.size() == 4 && s[1] == in_, "ConvTranspose2d", "expected input (N, ", in_,
                ", H, W), got ", s);
   ENCORE_CHECK(s[2] > 0 && s[3] > 0, "ConvTranspose2d", "input ", s, " has an empty image");
-  const ConvTransposeOptions& o = options_;
+  const ConvTranspose2dOptions& o = options_;
   // (in - 1) s - 2 pad + d (k - 1) + output_pad + 1, less the extra 'same' crop.
   auto out = [](int64_t in, int64_t k, int64_t st, int64_t d, int64_t p, int64_t op, int64_t crop) {
     return (in - 1) * st - 2 * p + d * (k - 1) + op + 1 - crop;
@@ -201,7 +201,7 @@ Shape ConvTranspose2d::output_shape(const Shape& s) const {
 Tensor ConvTranspose2d::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined(), "ConvTranspose2d", "input is undefined");
   output_shape(x.shape());  // validates
-  const ConvTransposeOptions& o = options_;
+  const ConvTranspose2dOptions& o = options_;
   encore::ConvTranspose2dOptions op{.stride_h = o.stride.h,
                                     .stride_w = o.stride.w,
                                     .pad_h = pad_h_,
@@ -217,7 +217,7 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
 }
 
 std::string ConvTranspose2d::describe() const {
-  const ConvTransposeOptions& o = options_;
+  const ConvTranspose2dOptions& o = options_;
   return "ConvTranspose2d(" + std::to_string(in_) + " -> " + std::to_string(out_) + ", kernel " +
          pair_text(kernel_) +
          options_text(o.stride, o.padding, o.output_padding, o.dilation, o.padding_mode,

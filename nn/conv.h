@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/init.h"
-#include "nn/module.h"
+#include "init.h"
+#include "module.h"
 
 namespace encore::nn {
 
@@ -38,19 +38,25 @@ enum class PaddingMode {
   same,              ///< Keras 'same': see the rules at the top of this file
 };
 
-struct ConvOptions {
+/// Conv2d's options; the layer's geometry uses Size2 pairs (`.stride = 2`), where the op
+/// conv2d() takes Conv2dOptions' per-axis fields (encore::Conv2dOptions, autograd/ops.h).
+struct Conv2dOptions {
   Size2 stride = 1;
   /// Zeros added on each side (PaddingMode::explicit_padding only).
   Size2 padding = 0;
   Size2 dilation = 1;
   PaddingMode padding_mode = PaddingMode::explicit_padding;
   bool bias = true;
-  /// Keras' Conv2D default: glorot_uniform kernel, zero bias.
-  Init init = Init::glorot_uniform;
+  /// By default the InitConvention's (nn/init.h): Keras' Conv2D default (glorot_uniform
+  /// kernel, zero bias) unless set_init_convention(torch).
+  Init init = Init::convention;
   DType dtype = DType::f32;
   /// Random source for the initialisation; nullptr means default_generator().
   Generator* gen = nullptr;
 };
+
+/// The former name of Conv2dOptions, kept for existing code.
+using ConvOptions = Conv2dOptions;
 
 /// 2-D convolution (cross-correlation, as every framework) with weight (F, C, kh, kw) and
 /// bias (F). Seed 002's first encoder layer, Keras Conv2D(32, 3, strides=2, padding='valid'):
@@ -59,7 +65,7 @@ struct ConvOptions {
 class Conv2d : public Module {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
-         const ConvOptions& options = {});
+         const Conv2dOptions& options = {});
 
   /// x: (N, C, H, W) -> (N, F, H', W'), with H' = floor((H + 2p - d (kh - 1) - 1) / s) + 1
   /// (explicit), or the Keras rules above.
@@ -74,7 +80,7 @@ class Conv2d : public Module {
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
   Size2 kernel_size() const { return kernel_; }
-  const ConvOptions& options() const { return options_; }
+  const Conv2dOptions& options() const { return options_; }
 
   /// e.g. "Conv2d(1 -> 32, kernel 3, stride 2, valid)".
   std::string describe() const override;
@@ -89,11 +95,12 @@ class Conv2d : public Module {
 
   int64_t in_, out_;
   Size2 kernel_;
-  ConvOptions options_;
+  Conv2dOptions options_;
   Tensor weight_, bias_;
 };
 
-struct ConvTransposeOptions {
+/// ConvTranspose2d's options (the op conv_transpose2d() takes encore::ConvTranspose2dOptions).
+struct ConvTranspose2dOptions {
   Size2 stride = 1;
   /// Rows/columns cropped from each side of the full output (explicit_padding only).
   Size2 padding = 0;
@@ -103,12 +110,16 @@ struct ConvTransposeOptions {
   Size2 dilation = 1;
   PaddingMode padding_mode = PaddingMode::explicit_padding;
   bool bias = true;
-  /// Keras' Conv2DTranspose default: glorot_uniform kernel, zero bias.
-  Init init = Init::glorot_uniform;
+  /// By default the InitConvention's (nn/init.h): Keras' Conv2DTranspose default
+  /// (glorot_uniform kernel, zero bias) unless set_init_convention(torch).
+  Init init = Init::convention;
   DType dtype = DType::f32;
   /// Random source for the initialisation; nullptr means default_generator().
   Generator* gen = nullptr;
 };
+
+/// The former name of ConvTranspose2dOptions, kept for existing code.
+using ConvTransposeOptions = ConvTranspose2dOptions;
 
 /// Transposed 2-D convolution (the adjoint of Conv2d, a.k.a. deconvolution) with weight
 /// (C_in, C_out, kh, kw) (PyTorch layout) and bias (C_out). Seed 002's decoder layer, Keras
@@ -118,7 +129,7 @@ struct ConvTransposeOptions {
 class ConvTranspose2d : public Module {
  public:
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
-                  const ConvTransposeOptions& options = {});
+                  const ConvTranspose2dOptions& options = {});
 
   /// x: (N, C_in, H, W) -> (N, C_out, H', W'), with
   /// H' = (H - 1) s - 2p + d (kh - 1) + output_padding + 1 (explicit), H s ('same'), or
@@ -134,7 +145,7 @@ class ConvTranspose2d : public Module {
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
   Size2 kernel_size() const { return kernel_; }
-  const ConvTransposeOptions& options() const { return options_; }
+  const ConvTranspose2dOptions& options() const { return options_; }
 
   /// e.g. "ConvTranspose2d(32 -> 64, kernel 3, stride 2, same)".
   std::string describe() const override;
@@ -142,7 +153,7 @@ class ConvTranspose2d : public Module {
  private:
   int64_t in_, out_;
   Size2 kernel_;
-  ConvTransposeOptions options_;
+  ConvTranspose2dOptions options_;
   // The op's arguments and the extra bottom/right crop, resolved once from the mode.
   int64_t pad_h_ = 0, pad_w_ = 0, out_pad_h_ = 0, out_pad_w_ = 0, crop_h_ = 0, crop_w_ = 0;
   Tensor weight_, bias_;

@@ -57,6 +57,12 @@ Batches::iterator Batches::begin() {
   return iterator(this, 0);
 }
 
+Tensor Batches::single(int64_t i) const {
+  ENCORE_CHECK(data_.size() == 1, "Batches::single", "this Batches holds ", data_.size(),
+               " tensors; single() is for one (use batch(i), one tensor per data tensor)");
+  return batch(i)[0];
+}
+
 Tensors Batches::batch(int64_t i) const {
   ENCORE_CHECK(i >= 0 && i < size(), "Batches::batch", "batch ", i, " out of range (", size(),
                " batches)");

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn {
 
@@ -32,6 +32,11 @@ class Batches {
   /// original order otherwise. When shuffling and no order has been drawn yet (batch() called
   /// before begin()), the first order is drawn here.
   Tensors batch(int64_t i) const;
+  /// For a Batches over one tensor: batch i as that tensor (batch(i)[0]). Throws when this
+  /// Batches holds more than one tensor.
+  ///   nn::Batches images({mnist.images}, {.batch_size = 128});
+  ///   for (int64_t i = 0; i < images.size(); ++i) { Tensor x = images.single(i); ... }
+  Tensor single(int64_t i) const;
   /// Draws a new order (a no-op without shuffling).
   void reshuffle();
   /// The current order, an i64 permutation of 0..examples()-1; undefined when not shuffling

@@ -3,6 +3,7 @@
 #include "nn/init.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <vector>
@@ -174,12 +175,26 @@ const char* init_name(Init init) {
       return "orthogonal";
     case Init::torch_default:
       return "torch_default";
+    case Init::convention:
+      return "convention";
   }
   return "unknown";
 }
 
+namespace {
+std::atomic<InitConvention> convention{InitConvention::mixed};
+}  // namespace
+
+void set_init_convention(InitConvention c) { convention.store(c); }
+InitConvention init_convention() { return convention.load(); }
+
+Init resolve_init(Init init) {
+  if (init != Init::convention) return init;
+  return init_convention() == InitConvention::torch ? Init::torch_default : Init::glorot_uniform;
+}
+
 void init_layer(Init init, Tensor weight, Tensor bias, Generator& gen) {
-  switch (init) {
+  switch (resolve_init(init)) {
     case Init::glorot_uniform:
       init::glorot_uniform(weight, gen);
       break;

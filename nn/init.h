@@ -2,17 +2,26 @@
 // from an explicit Generator, plus the fan_in / fan_out rule they share and the `Init` choice
 // the built-in layers take as an option.
 //
-// Layer defaults (Keras, as the seeds use; see each layer's header):
-//   Linear, Conv2d, ConvTranspose2d   weight glorot_uniform, bias zeros
-//   BatchNorm1d/2d                    gamma ones, beta zeros
-//   Embedding                         normal(0, 1) (PyTorch; Keras uses uniform(-0.05, 0.05))
-// `Init::torch_default` gives PyTorch's defaults instead (kaiming_uniform with a = sqrt(5), i.e.
-// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for the weight and the bias alike).
+// Which layer starts how, in one place. A layer whose options leave `.init` at its default
+// follows the process-wide convention set_init_convention() chooses (below):
+//
+//   layer                     InitConvention::mixed       ::keras            ::torch
+//                             (the default)
+//   Linear, Conv2d,           glorot_uniform weight,      same as mixed      U(+-1/sqrt(fan_in))
+//   ConvTranspose2d           zero bias (Keras)                              weight and bias
+//   LSTM(Cell), GRU(Cell)     U(+-1/sqrt(H)) everywhere   RecurrentInit::    same as mixed
+//                             (PyTorch)                   keras
+//   BatchNorm1d/2d            gamma ones, beta zeros (both conventions agree)
+//   Embedding                 normal(0, 1) (PyTorch; Keras uses uniform(-0.05, 0.05))
+//
+// An explicit `.init = Init::torch_default` (or any other value) on a layer's options always
+// wins over the convention. Init::torch_default is kaiming_uniform with a = sqrt(5), i.e.
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for the weight and the bias alike.
 #pragma once
 
 #include <cstdint>
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn::init {
 
@@ -78,9 +87,25 @@ enum class Init {
   he_normal,       ///< weight he_normal (ReLU gain), bias zeros (seed 004)
   orthogonal,      ///< weight orthogonal, bias zeros
   torch_default,   ///< weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch)
+  /// The layer's default under the current InitConvention: glorot_uniform under mixed and
+  /// keras, torch_default under torch. What LinearOptions and the conv options default to.
+  convention,
 };
 
 const char* init_name(Init init);
+
+/// The family of defaults the built-in layers use (the table at the top of this file).
+enum class InitConvention {
+  mixed,  ///< Keras' for Linear/Conv, PyTorch's for recurrent layers (the default)
+  keras,  ///< Keras' defaults for every layer
+  torch,  ///< PyTorch's defaults for every layer
+};
+/// The one switch: layers constructed afterwards (on any thread) whose options leave `.init`
+/// at its default follow c. Set it once, before building the model.
+void set_init_convention(InitConvention c);
+InitConvention init_convention();
+/// What Init::convention means now (glorot_uniform or torch_default); other values unchanged.
+Init resolve_init(Init init);
 
 /// Initialises a layer's weight (and bias when defined) by the rule `init`; fans from weight.
 void init_layer(Init init, Tensor weight, Tensor bias, Generator& gen);

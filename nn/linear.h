@@ -5,16 +5,17 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/init.h"
-#include "nn/module.h"
+#include "init.h"
+#include "module.h"
 
 namespace encore::nn {
 
 struct LinearOptions {
   /// Adds a learned bias (out).
   bool bias = true;
-  /// Weight/bias initialisation; Keras' Dense default (glorot_uniform weight, zero bias).
-  Init init = Init::glorot_uniform;
+  /// Weight/bias initialisation; by default the InitConvention's (nn/init.h): Keras' Dense
+  /// default (glorot_uniform weight, zero bias) unless set_init_convention(torch).
+  Init init = Init::convention;
   /// Parameter dtype (f32 or f64).
   DType dtype = DType::f32;
   /// Random source for the initialisation; nullptr means default_generator().

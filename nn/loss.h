@@ -2,7 +2,7 @@
 // shapes agree, naming both when they do not.
 #pragma once
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn {
 

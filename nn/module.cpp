@@ -1,10 +1,24 @@
 // Module bookkeeping: registration, recursive traversal, train/eval, state dicts, files.
 #include "nn/module.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <sstream>
+#include <typeinfo>
 
 namespace encore::nn {
+
+std::string Module::describe() const {
+  // The dynamic type's name, demangled ("encore::nn::Module" when nothing derives).
+  const char* mangled = typeid(*this).name();
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
 
 void Module::check_name(const std::string& name) const {
   ENCORE_CHECK(!name.empty() && name.find('.') == std::string::npos, "register", "invalid name '",

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/autograd.h"
+#include "../autograd/autograd.h"
 
 namespace encore::nn {
 
@@ -28,8 +28,9 @@ class Module {
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
-  /// The module's type for printing, e.g. "Linear(784 -> 400)". Override to describe yourself.
-  virtual std::string describe() const { return "Module"; }
+  /// The module's type for printing and error messages, e.g. "Linear(784 -> 400)". Override
+  /// to describe yourself; by default it is the C++ class name (e.g. "GatedDense").
+  virtual std::string describe() const;
 
   /// Every parameter of this module and its descendants, in registration order; a parameter
   /// shared by two submodules appears once.

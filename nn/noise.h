@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "nn/module.h"
+#include "module.h"
 
 namespace encore::nn {
 

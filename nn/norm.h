@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "nn/module.h"
+#include "module.h"
 
 namespace encore::nn {
 

@@ -41,34 +41,38 @@ Tensor gru_gates(const Tensor& gx, const Tensor& gh, const Tensor& h) {
 
 /// The four parameters of one layer (biases undefined without bias), initialised as
 /// options.init says. gates: 4 (LSTM) or 3 (GRU).
-std::array<Tensor, 4> make_layer(int64_t gates, int64_t in, int64_t hidden,
-                                 const RecurrentOptions& o) {
+RecurrentWeights make_layer(int64_t gates, int64_t in, int64_t hidden, const RecurrentOptions& o) {
   Generator& gen = o.gen ? *o.gen : default_generator();
   const int64_t gh = gates * hidden;
-  std::array<Tensor, 4> p = {empty({gh, in}, o.dtype), empty({gh, hidden}, o.dtype)};
+  RecurrentWeights w{.weight_ih = empty({gh, in}, o.dtype),
+                     .weight_hh = empty({gh, hidden}, o.dtype)};
   if (o.bias) {
-    p[2] = empty({gh}, o.dtype);
-    p[3] = empty({gh}, o.dtype);
+    w.bias_ih = empty({gh}, o.dtype);
+    w.bias_hh = empty({gh}, o.dtype);
   }
-  if (o.init == RecurrentInit::torch_default) {
+  RecurrentInit how = o.init;
+  if (how == RecurrentInit::convention)
+    how = init_convention() == InitConvention::keras ? RecurrentInit::keras
+                                                     : RecurrentInit::torch_default;
+  if (how == RecurrentInit::torch_default) {
     const double b = 1.0 / std::sqrt(double(hidden));
-    for (Tensor& t : p)
-      if (t.defined()) init::uniform(t, -b, b, gen);
+    for (Tensor* t : {&w.weight_ih, &w.weight_hh, &w.bias_ih, &w.bias_hh})
+      if (t->defined()) init::uniform(*t, -b, b, gen);
   } else {
     // Keras: glorot_uniform over the kernel, whose fans in PyTorch layout (G*H, in) are
     // fan_in = in and fan_out = G*H as for Keras' (in, G*H); orthogonal over the whole
     // recurrent kernel: (G*H, H) with orthonormal columns is Keras' (H, G*H) with orthonormal
     // rows, transposed.
-    init::glorot_uniform(p[0], gen);
-    init::orthogonal(p[1], gen);
+    init::glorot_uniform(w.weight_ih, gen);
+    init::orthogonal(w.weight_hh, gen);
     if (o.bias) {
-      init::zeros(p[2]);
-      init::zeros(p[3]);
+      init::zeros(w.bias_ih);
+      init::zeros(w.bias_hh);
       // unit_forget_bias: Keras' single bias is 1 on the forget gate (rows H..2H of i,f,g,o).
-      if (gates == 4) init::constant(raw::narrow(p[2], 0, hidden, hidden), 1.0);
+      if (gates == 4) init::constant(raw::narrow(w.bias_ih, 0, hidden, hidden), 1.0);
     }
   }
-  return p;
+  return w;
 }
 
 void check_sizes(const char* layer, int64_t input_size, int64_t hidden_size,
@@ -170,12 +174,12 @@ RecurrentCell::RecurrentCell(const char* name, int64_t gates, int64_t input_size
     : input_size_(input_size), hidden_size_(hidden_size) {
   check_sizes(name, input_size, hidden_size, options);
   check_cell_options(name, options);
-  std::array<Tensor, 4> p = make_layer(gates, input_size, hidden_size, options);
-  weight_ih_ = register_parameter("weight_ih", p[0]);
-  weight_hh_ = register_parameter("weight_hh", p[1]);
+  RecurrentWeights w = make_layer(gates, input_size, hidden_size, options);
+  weight_ih_ = register_parameter("weight_ih", w.weight_ih);
+  weight_hh_ = register_parameter("weight_hh", w.weight_hh);
   if (options.bias) {
-    bias_ih_ = register_parameter("bias_ih", p[2]);
-    bias_hh_ = register_parameter("bias_hh", p[3]);
+    bias_ih_ = register_parameter("bias_ih", w.bias_ih);
+    bias_hh_ = register_parameter("bias_hh", w.bias_hh);
   }
 }
 
@@ -220,16 +224,15 @@ RecurrentBase::RecurrentBase(const char* name, int64_t gates, int64_t input_size
   ENCORE_CHECK(options.dropout >= 0 && options.dropout < 1, name, "dropout must be in [0, 1), got ",
                options.dropout);
   for (int64_t l = 0; l < options.num_layers; ++l) {
-    std::array<Tensor, 4> p =
-        make_layer(gates, l == 0 ? input_size : hidden_size, hidden_size, options);
+    RecurrentWeights w = make_layer(gates, l == 0 ? input_size : hidden_size, hidden_size, options);
     std::string k = "_l" + std::to_string(l);
-    p[0] = register_parameter("weight_ih" + k, p[0]);
-    p[1] = register_parameter("weight_hh" + k, p[1]);
+    w.weight_ih = register_parameter("weight_ih" + k, w.weight_ih);
+    w.weight_hh = register_parameter("weight_hh" + k, w.weight_hh);
     if (options.bias) {
-      p[2] = register_parameter("bias_ih" + k, p[2]);
-      p[3] = register_parameter("bias_hh" + k, p[3]);
+      w.bias_ih = register_parameter("bias_ih" + k, w.bias_ih);
+      w.bias_hh = register_parameter("bias_hh" + k, w.bias_hh);
     }
-    layers_.push_back(p);
+    layers_.push_back(w);
   }
 }
 
@@ -244,11 +247,9 @@ std::string RecurrentBase::describe() const {
   return os.str();
 }
 
-RecurrentBase::RunResult RecurrentBase::run(const Tensor& x, const Tensors& initial,
-                                            const Tensor& lengths_or_mask,
-                                            const StepFn& step) const {
+int RecurrentBase::check_inputs(const Tensor& x, const Tensors& initial) const {
   const char* layout = options_.batch_first ? "(N, T, " : "(T, N, ";
-  DType dt = layers_[0][0].dtype();
+  const DType dt = layers_[0].weight_ih.dtype();
   const int64_t hs = hidden_size_, nl = options_.num_layers;
   ENCORE_CHECK(x.defined(), name_, "input is undefined");
   ENCORE_CHECK(x.dim() == 3 && x.size(2) == input_size_, name_, "expected input ", layout,
@@ -276,82 +277,97 @@ RecurrentBase::RunResult RecurrentBase::run(const Tensor& x, const Tensors& init
   }
   ENCORE_CHECK(!any_defined || all_defined, name_,
                "give every initial state tensor (h0 and c0), or none (zeros)");
+  return tdim;
+}
 
-  // Masks for a padded batch: valid (N, T) with 1 at valid steps.
-  Tensor valid;
-  if (lengths_or_mask.defined()) {
-    const Tensor& m = lengths_or_mask;
-    if (m.dim() == 1) {
-      ENCORE_CHECK(m.dtype() == DType::i64 && m.size(0) == n, name_, "expected lengths as i64 (", n,
-                   ") for input ", x.shape(), ", got ", m.dtype(), " ", m.shape());
-      std::vector<int64_t> len = m.to_vector<int64_t>();
-      for (int64_t i = 0; i < n; ++i)
-        ENCORE_CHECK(len[i] >= 0 && len[i] <= steps, name_, "lengths[", i, "] = ", len[i],
-                     " is outside [0, ", steps, "] for input ", x.shape());
-      valid = sequence_mask(m, steps, dt);
+RecurrentBase::StepMasks RecurrentBase::step_masks(const Tensor& x, const Tensor& lengths_or_mask,
+                                                   int tdim) const {
+  const DType dt = layers_[0].weight_ih.dtype();
+  const int64_t n = x.size(1 - tdim), steps = x.size(tdim);
+  StepMasks masks{.per_step = Tensors(steps), .any = std::vector<bool>(steps, true)};
+  if (!lengths_or_mask.defined()) return masks;
+  // valid: (N, T) with 1 at valid steps.
+  const Tensor& m = lengths_or_mask;
+  if (m.dim() == 1) {
+    ENCORE_CHECK(m.dtype() == DType::i64 && m.size(0) == n, name_, "expected lengths as i64 (", n,
+                 ") for input ", x.shape(), ", got ", m.dtype(), " ", m.shape());
+    std::vector<int64_t> len = m.to_vector<int64_t>();
+    for (int64_t i = 0; i < n; ++i)
+      ENCORE_CHECK(len[i] >= 0 && len[i] <= steps, name_, "lengths[", i, "] = ", len[i],
+                   " is outside [0, ", steps, "] for input ", x.shape());
+    masks.valid = sequence_mask(m, steps, dt);
+  } else {
+    ENCORE_CHECK(m.dim() == 2 && m.size(0) == n && m.size(1) == steps, name_, "expected lengths (",
+                 n, ") or a mask (", n, ", ", steps, ") for input ", x.shape(), ", got ",
+                 m.shape());
+    std::vector<double> v = m.to_vector<double>();
+    for (double& e : v) e = e != 0 ? 1.0 : 0.0;
+    masks.valid = from_vector<double>(v, {n, steps}).to(dt);
+  }
+  std::vector<double> vv = masks.valid.to_vector<double>();
+  for (int64_t t = 0; t < steps; ++t) {
+    std::vector<double> col(n);
+    for (int64_t i = 0; i < n; ++i) col[i] = vv[i * steps + t];
+    bool all = std::all_of(col.begin(), col.end(), [](double v) { return v != 0; });
+    masks.any[t] = std::any_of(col.begin(), col.end(), [](double v) { return v != 0; });
+    if (!all) masks.per_step[t] = from_vector<double>(col, {n, 1}).to(dt);
+  }
+  return masks;
+}
+
+Tensor RecurrentBase::run_layer(int64_t l, const Tensor& input, const Tensors& initial,
+                                const StepMasks& masks, int tdim, const StepFn& step,
+                                std::vector<Tensors>& finals) const {
+  const RecurrentWeights& w = layers_[l];
+  const DType dt = w.weight_ih.dtype();
+  const int64_t n = input.size(1 - tdim), steps = input.size(tdim), hs = hidden_size_;
+  const Tensor zero = scalar(0.0, dt);
+  // gx: x's layout with G*H features, one gemm for every step of the layer.
+  Tensor gx = linear(input, w.weight_ih, w.bias_ih);
+  Tensors states;
+  for (const Tensor& s : initial)
+    states.push_back(s.defined() ? select(s, 0, l) : zeros({n, hs}, dt));
+  Tensors outs(steps);  // (N, H) each
+  for (int64_t t = 0; t < steps; ++t) {
+    if (!masks.any[t]) {
+      outs[t] = zeros({n, hs}, dt);
+      continue;
+    }
+    Tensors next = step(select(gx, tdim, t), states, w);
+    if (masks.per_step[t].defined()) {
+      // Finished (or masked) sequences keep their state and output zeros.
+      outs[t] = where(masks.per_step[t], next[0], zero);
+      for (size_t k = 0; k < states.size(); ++k)
+        states[k] = where(masks.per_step[t], next[k], states[k]);
     } else {
-      ENCORE_CHECK(m.dim() == 2 && m.size(0) == n && m.size(1) == steps, name_,
-                   "expected lengths (", n, ") or a mask (", n, ", ", steps, ") for input ",
-                   x.shape(), ", got ", m.shape());
-      std::vector<double> v = m.to_vector<double>();
-      for (double& e : v) e = e != 0 ? 1.0 : 0.0;
-      valid = from_vector<double>(v, {n, steps}).to(dt);
+      states = std::move(next);
+      outs[t] = states[0];
     }
   }
-  std::vector<double> vv = valid.defined() ? valid.to_vector<double>() : std::vector<double>();
-  Tensors step_mask(steps);               // (N, 1), undefined when every sequence is valid at t
-  std::vector<bool> active(steps, true);  // false when no sequence is valid at t
-  if (valid.defined()) {
-    for (int64_t t = 0; t < steps; ++t) {
-      std::vector<double> col(n);
-      for (int64_t i = 0; i < n; ++i) col[i] = vv[i * steps + t];
-      bool all = std::all_of(col.begin(), col.end(), [](double v) { return v != 0; });
-      active[t] = std::any_of(col.begin(), col.end(), [](double v) { return v != 0; });
-      if (!all) step_mask[t] = from_vector<double>(col, {n, 1}).to(dt);
-    }
-  }
+  for (size_t k = 0; k < states.size(); ++k) finals[k].push_back(states[k]);
+  return stack(outs, tdim);  // x's layout with H features
+}
 
-  Tensor zero = scalar(0.0, dt);
+RecurrentBase::RunResult RecurrentBase::run(const Tensor& x, const Tensors& initial,
+                                            const Tensor& lengths_or_mask,
+                                            const StepFn& step) const {
+  const int tdim = check_inputs(x, initial);
+  const StepMasks masks = step_masks(x, lengths_or_mask, tdim);
   Tensor input = x;
-  if (valid.defined()) {
+  if (masks.valid.defined()) {
     // Padded steps of x never influence anything; replacing them by zeros also keeps
     // non-finite padding out of the backward pass (0 * NaN would leak into the weights).
-    Tensor keep = unsqueeze(options_.batch_first ? valid : raw::transpose(valid, 0, 1), 2);
-    input = where(keep, x, zero);
+    const Tensor& v = masks.valid;
+    Tensor keep = unsqueeze(options_.batch_first ? v : raw::transpose(v, 0, 1), 2);
+    input = where(keep, x, scalar(0.0, x.dtype()));
   }
-
   std::vector<Tensors> finals(initial.size());  // [state kind][layer] -> (N, H)
-  for (int64_t l = 0; l < nl; ++l) {
-    const std::array<Tensor, 4>& p = layers_[l];
-    // gx: x's layout with G*H features, one gemm for every step of the layer.
-    Tensor gx = linear(input, p[0], p[2]);
-    Tensors states;
-    for (const Tensor& s : initial)
-      states.push_back(s.defined() ? select(s, 0, l) : zeros({n, hs}, dt));
-    Tensors outs(steps);  // (N, H) each
-    for (int64_t t = 0; t < steps; ++t) {
-      if (!active[t]) {
-        outs[t] = zeros({n, hs}, dt);
-        continue;
-      }
-      Tensors next = step(select(gx, tdim, t), states, p);
-      if (step_mask[t].defined()) {
-        // Finished (or masked) sequences keep their state and output zeros.
-        outs[t] = where(step_mask[t], next[0], zero);
-        for (size_t k = 0; k < states.size(); ++k)
-          states[k] = where(step_mask[t], next[k], states[k]);
-      } else {
-        states = std::move(next);
-        outs[t] = states[0];
-      }
-    }
-    input = stack(outs, tdim);  // x's layout with H features
-    for (size_t k = 0; k < states.size(); ++k) finals[k].push_back(states[k]);
-    if (l + 1 < nl && options_.dropout > 0 && is_training())
+  for (int64_t l = 0; l < options_.num_layers; ++l) {
+    input = run_layer(l, input, initial, masks, tdim, step, finals);
+    if (l + 1 < options_.num_layers && options_.dropout > 0 && is_training())
       input = dropout(input, options_.dropout, true,
                       options_.gen ? *options_.gen : default_generator());
   }
-
   RunResult r;
   r.output = input;
   for (const Tensors& f : finals) r.final.push_back(stack(f, 0));  // (L, N, H)
@@ -367,9 +383,10 @@ LSTM::LSTM(int64_t input_size, int64_t hidden_size, const RecurrentOptions& opti
 LSTMOutput LSTM::forward(const Tensor& x, const LSTMState& initial,
                          const Tensor& lengths_or_mask) const {
   RunResult r = run(x, {initial.h, initial.c}, lengths_or_mask,
-                    [](const Tensor& gx_t, const Tensors& s, const std::array<Tensor, 4>& p) {
+                    [](const Tensor& gx_t, const Tensors& s, const RecurrentWeights& w) {
                       // gates: (N, 4H) = gx_t + h W_hh^T + b_hh
-                      LSTMState next = lstm_gates(gx_t + linear(s[0], p[1], p[3]), s[1]);
+                      LSTMState next =
+                          lstm_gates(gx_t + linear(s[0], w.weight_hh, w.bias_hh), s[1]);
                       return Tensors{next.h, next.c};
                     });
   return {r.output, r.final[0], r.final[1]};
@@ -380,9 +397,9 @@ GRU::GRU(int64_t input_size, int64_t hidden_size, const RecurrentOptions& option
 
 GRUOutput GRU::forward(const Tensor& x, const Tensor& h0, const Tensor& lengths_or_mask) const {
   RunResult r = run(x, {h0}, lengths_or_mask,
-                    [](const Tensor& gx_t, const Tensors& s, const std::array<Tensor, 4>& p) {
+                    [](const Tensor& gx_t, const Tensors& s, const RecurrentWeights& w) {
                       // gh: (N, 3H) = h W_hh^T + b_hh
-                      return Tensors{gru_gates(gx_t, linear(s[0], p[1], p[3]), s[0])};
+                      return Tensors{gru_gates(gx_t, linear(s[0], w.weight_hh, w.bias_hh), s[0])};
                     });
   return {r.output, r.final[0]};
 }

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/init.h"
-#include "nn/module.h"
+#include "init.h"
+#include "module.h"
 
 namespace encore::nn {
 
@@ -33,6 +33,8 @@ enum class RecurrentInit {
   /// LSTM also gets Keras' unit_forget_bias: bias_ih is 1 on the forget gate (bias_hh stays
   /// 0, so the effective forget bias is 1).
   keras,
+  /// The InitConvention's (nn/init.h): torch_default under mixed and torch, keras under keras.
+  convention,
 };
 
 /// Options shared by all recurrent modules (cells and sequence layers).
@@ -47,7 +49,8 @@ struct RecurrentOptions {
   double dropout = 0;
   /// Whether to have bias_ih and bias_hh.
   bool bias = true;
-  RecurrentInit init = RecurrentInit::torch_default;
+  /// By default the InitConvention's (nn/init.h): PyTorch's unless set_init_convention(keras).
+  RecurrentInit init = RecurrentInit::convention;
   /// Parameter dtype: f32 or f64.
   DType dtype = DType::f32;
   /// Random source for the initialisation and for the dropout masks between layers; nullptr
@@ -153,6 +156,14 @@ class GRUCell : public RecurrentCell {
 // ---------------------------------------------------------------------------------------------
 // Sequence layers
 
+/// The four parameters of one recurrent layer (or cell), in PyTorch's names and layouts.
+struct RecurrentWeights {
+  Tensor weight_ih;  ///< (G*H, I): the input projection of every gate
+  Tensor weight_hh;  ///< (G*H, H): the recurrent projection
+  Tensor bias_ih;    ///< (G*H), undefined without bias
+  Tensor bias_hh;    ///< (G*H), undefined without bias
+};
+
 /// One direction of stacked recurrent layers; the parameters of layer k are weight_ih_l<k>
 /// (G*H, I or H), weight_hh_l<k> (G*H, H), bias_ih_l<k>, bias_hh_l<k> (G*H), where G is 4 for
 /// an LSTM and 3 for a GRU: torch.nn.LSTM / torch.nn.GRU's names, so checkpoints interchange.
@@ -172,9 +183,9 @@ class RecurrentBase : public Module {
 
   /// One step of one layer: gx_t (N, G*H) is the input projection x_t W_ih^T + b_ih,
   /// states the layer's current state tensors (each (N, H); states[0] is h, the output),
-  /// params {weight_ih, weight_hh, bias_ih, bias_hh}. Returns the next states.
-  using StepFn = std::function<Tensors(const Tensor& gx_t, const Tensors& states,
-                                       const std::array<Tensor, 4>& params)>;
+  /// w the layer's weights. Returns the next states.
+  using StepFn =
+      std::function<Tensors(const Tensor& gx_t, const Tensors& states, const RecurrentWeights& w)>;
   struct RunResult {
     Tensor output;  ///< the last layer's outputs, x's layout with H features
     Tensors final;  ///< per state kind (h, then c for an LSTM): (L, N, H)
@@ -185,11 +196,24 @@ class RecurrentBase : public Module {
                 const StepFn& step) const;
 
  private:
+  /// Which time steps of a padded batch are valid (built from lengths_or_mask).
+  struct StepMasks {
+    Tensor valid;           ///< (N, T) 1/0, undefined when every step is valid
+    Tensors per_step;       ///< T entries (N, 1); undefined where every sequence is valid
+    std::vector<bool> any;  ///< T entries: false where no sequence is valid
+  };
+  /// Checks x and the initial states; returns the time dim of x's layout.
+  int check_inputs(const Tensor& x, const Tensors& initial) const;
+  StepMasks step_masks(const Tensor& x, const Tensor& lengths_or_mask, int tdim) const;
+  /// Runs layer l over input (x's layout): its outputs (x's layout with H features); the
+  /// final states are appended to finals (one list per state kind).
+  Tensor run_layer(int64_t l, const Tensor& input, const Tensors& initial, const StepMasks& masks,
+                   int tdim, const StepFn& step, std::vector<Tensors>& finals) const;
+
   const char* name_;
   int64_t input_size_, hidden_size_;
   RecurrentOptions options_;
-  /// Per layer: weight_ih, weight_hh, bias_ih, bias_hh (biases undefined without bias).
-  std::vector<std::array<Tensor, 4>> layers_;
+  std::vector<RecurrentWeights> layers_;
 };
 
 /// A stacked LSTM over a sequence (torch.nn.LSTM's parameters, names and results).

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "nn/data.h"
-#include "nn/module.h"
-#include "nn/optim/optimizer.h"
+#include "data.h"
+#include "module.h"
+#include "optim/optimizer.h"
 
 namespace encore::nn {
 

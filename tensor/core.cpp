@@ -63,6 +63,12 @@ Tensor::Tensor(const Shape& shape, DType dtype) {
   impl_->id = next_id.fetch_add(1, std::memory_order_relaxed);
 }
 
+void detail::fail_undefined(const char* op, const char* what) {
+  ENCORE_FAIL(op, what,
+              " is an undefined tensor (a default-constructed Tensor that was never "
+              "assigned, or an undefined gradient)");
+}
+
 const TensorImpl& Tensor::impl() const {
   ENCORE_CHECK(impl_ != nullptr, "tensor", "use of an undefined tensor");
   return *impl_;

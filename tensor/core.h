@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
-#include "tensor/shape.h"
-#include "tensor/storage.h"
+#include "dtype.h"
+#include "shape.h"
+#include "storage.h"
 
 namespace encore {
 
@@ -107,5 +107,16 @@ std::string to_string(const Tensor& t);
 
 /// Shape checks used by many ops.
 bool is_row_major(const Shape& shape, const Strides& strides);
+
+namespace detail {
+[[noreturn]] void fail_undefined(const char* op, const char* what);
+}  // namespace detail
+/// Throws "op: <what> is an undefined tensor ..." unless t is defined. Ops call it on their
+/// inputs first, so the message names the op that was handed the tensor (a Tensor's own
+/// accessors can only say "tensor: use of an undefined tensor").
+inline void check_defined(const char* op, const Tensor& t, const char* what = "the input") {
+  if (!t.defined()) [[unlikely]]
+    detail::fail_undefined(op, what);
+}
 
 }  // namespace encore

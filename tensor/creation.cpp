@@ -27,8 +27,25 @@ Tensor zeros(const Shape& shape, DType dtype) {
 }
 Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype()); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype()); }
+Tensor rand_like(const Tensor& t, Generator& gen, double low, double high) {
+  return rand(t.shape(), gen, t.dtype(), low, high);
+}
+Tensor randn_like(const Tensor& t, Generator& gen, double mean, double stddev) {
+  return randn(t.shape(), gen, t.dtype(), mean, stddev);
+}
+Tensor rand(const Shape& shape, DType dtype, Generator& gen, double low, double high) {
+  return rand(shape, gen, dtype, low, high);
+}
+Tensor randn(const Shape& shape, DType dtype, Generator& gen, double mean, double stddev) {
+  return randn(shape, gen, dtype, mean, stddev);
+}
+Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& gen) {
+  return bernoulli(shape, p, gen, dtype);
+}
 
 Tensor arange(double start, double end, double step, DType dtype) {
   ENCORE_CHECK(step != 0 && std::isfinite(step) && std::isfinite(start) && std::isfinite(end),

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "tensor/error.h"
+#include "error.h"
 
 namespace encore {
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "tensor/core.h"
+#include "core.h"
 
 namespace encore::io {
 

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "tensor/core.h"
+#include "core.h"
 
 namespace encore::raw {
 

@@ -64,6 +64,7 @@ Shape infer_shape(const char* op, const Shape& from, const Shape& to) {
 }
 
 Tensor view(const Tensor& x, const Shape& shape) {
+  check_defined("view", x);
   Shape out = infer_shape("view", x.shape(), shape);
   if (x.is_contiguous()) return make_view(x, out, contiguous_strides(out), x.offset());
   Strides st;
@@ -74,6 +75,7 @@ Tensor view(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  check_defined("reshape", x);
   Shape out = infer_shape("reshape", x.shape(), shape);
   if (x.is_contiguous()) return make_view(x, out, contiguous_strides(out), x.offset());
   Strides st;
@@ -83,6 +85,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
+  check_defined("transpose", x);
   int a = normalize_dim("transpose", d0, x.dim()), b = normalize_dim("transpose", d1, x.dim());
   Shape sh = x.shape();
   Strides st = x.strides();
@@ -92,6 +95,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
+  check_defined("permute", x);
   ENCORE_CHECK(static_cast<int>(perm.size()) == x.dim(), "permute", "permutation of length ",
                perm.size(), " for a tensor of shape ", x.shape());
   Shape sh = x.shape(), st = x.strides();
@@ -108,6 +112,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  check_defined("slice", x);
   int d = normalize_dim("slice", dim, x.dim());
   ENCORE_CHECK(step > 0, "slice", "step must be positive, got ", step);
   int64_t n = x.shape()[d];
@@ -123,6 +128,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  check_defined("select", x);
   int d = normalize_dim("select", dim, x.dim());
   int64_t n = x.shape()[d];
   ENCORE_CHECK(index >= -n && index < n, "select", "index ", index, " is out of range for dim ",
@@ -137,6 +143,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  check_defined("narrow", x);
   int d = normalize_dim("narrow", dim, x.dim());
   int64_t n = x.shape()[d];
   if (start < 0) start += n;
@@ -148,6 +155,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  check_defined("expand", x);
   ENCORE_CHECK(shape.size() >= x.dim(), "expand", "cannot expand shape ", x.shape(), " to ", shape);
   int lead = shape.size() - x.dim();
   Shape sh = shape;
@@ -168,6 +176,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
+  check_defined("squeeze", x);
   int d = normalize_dim("squeeze", dim, x.dim());
   ENCORE_CHECK(x.shape()[d] == 1, "squeeze", "dim ", dim, " of shape ", x.shape(), " has size ",
                x.shape()[d], ", not 1");
@@ -179,6 +188,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor squeeze(const Tensor& x) {
+  check_defined("squeeze", x);
   Shape sh;
   Strides st;
   for (int i = 0; i < x.dim(); ++i)
@@ -190,6 +200,7 @@ Tensor squeeze(const Tensor& x) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  check_defined("unsqueeze", x);
   int d = normalize_dim("unsqueeze", dim, x.dim() + 1);
   Shape sh = x.shape();
   Strides st = x.strides();
@@ -200,6 +211,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
+  check_defined("flatten", x);
   if (x.dim() == 0) return reshape(x, {1});
   int s = normalize_dim("flatten", start, x.dim()), e = normalize_dim("flatten", end, x.dim());
   ENCORE_CHECK(s <= e, "flatten", "start dim ", start, " is after end dim ", end, " for shape ",
@@ -214,6 +226,7 @@ Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
 }
 
 Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, int64_t offset) {
+  check_defined("as_strided", x);
   return make_view(x, shape, strides, offset);
 }
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "tensor/core.h"
+#include "core.h"
 
 namespace encore::raw {
 

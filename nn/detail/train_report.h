@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "nn/train.h"
+#include "../train.h"
 
 namespace encore::nn::detail {
 

@@ -1,7 +1,7 @@
 // Gradient clipping, applied to the list that tape.gradient() returns, before opt.step().
 #pragma once
 
-#include "autograd/autograd.h"
+#include "../../autograd/autograd.h"
 
 namespace encore::optim {
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 namespace encore::optim {
 namespace {
@@ -26,6 +27,11 @@ void parallel_for(int64_t n, F&& f) {
 Optimizer::Optimizer(Tensors params, double lr, const char* name)
     : params_(std::move(params)), lr_(lr), state_(params_.size()) {
   check_option(lr >= 0 && std::isfinite(lr), name, "learning rate", lr);
+  // An optimizer with nothing to update would train nothing, silently.
+  ENCORE_CHECK(!params_.empty(), name,
+               "the parameter list is empty, so nothing would be trained; pass "
+               "model->parameters() after the layers have registered their tensors with "
+               "register_parameter() (or register_module() for submodules)");
   std::map<const Storage*, size_t> owners;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -86,6 +92,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
     for (const auto& [k, t] : state_[i]) out.emplace(std::to_string(i) + "." + k, t.clone());
   out.emplace("step", scalar(double(steps_), DType::f64));
   out.emplace("lr", scalar(lr_, DType::f64));
+  for (const auto& [k, v] : hyperparameters()) out.emplace("hyper." + k, scalar(v, DType::f64));
   return out;
 }
 
@@ -110,10 +117,33 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
   const double lr = lr_t.item();
   check_option(lr >= 0 && std::isfinite(lr), o, "learning rate", lr);
 
+  // Options: each stored one must match; every difference is reported at once.
+  const std::vector<std::pair<std::string, double>> mine = hyperparameters();
+  std::string differences;
+  for (const auto& [key, t] : state) {
+    if (key.rfind("hyper.", 0) != 0) continue;
+    const std::string option = key.substr(6);
+    auto it =
+        std::find_if(mine.begin(), mine.end(), [&](const auto& h) { return h.first == option; });
+    ENCORE_CHECK(it != mine.end(), o, "unexpected key '", key, "': ", name(), " has no option '",
+                 option, "'");
+    ENCORE_CHECK(t.defined() && t.numel() == 1, o, "'", key, "' must hold one number");
+    const double saved = t.item();
+    if (saved != it->second) {
+      std::ostringstream os;
+      os << (differences.empty() ? "" : ", ") << option << " = " << saved << " in the state but "
+         << it->second << " here";
+      differences += os.str();
+    }
+  }
+  ENCORE_CHECK(differences.empty(), o, "the state was saved with other options (", differences,
+               "); build the optimizer with the saved options, or erase the 'hyper.' keys to "
+               "load it anyway");
+
   const std::vector<SlotInfo> known = slots();
   std::vector<std::map<std::string, Tensor>> fresh(params_.size());
   for (const auto& [key, t] : state) {
-    if (key == "step" || key == "lr") continue;
+    if (key == "step" || key == "lr" || key.rfind("hyper.", 0) == 0) continue;
     const size_t dot = key.find('.');
     const bool digits =
         dot != std::string::npos && dot > 0 && dot <= 9 &&
@@ -151,6 +181,13 @@ SGD::SGD(Tensors params, SGDOptions o) : Optimizer(std::move(params), o.lr, "SGD
   ENCORE_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), "SGD",
                "Nesterov momentum needs momentum > 0 and dampening = 0, got momentum ", o.momentum,
                " and dampening ", o.dampening);
+}
+
+std::vector<std::pair<std::string, double>> SGD::hyperparameters() const {
+  return {{"momentum", o_.momentum},
+          {"dampening", o_.dampening},
+          {"weight_decay", o_.weight_decay},
+          {"nesterov", o_.nesterov ? 1.0 : 0.0}};
 }
 
 std::vector<Optimizer::SlotInfo> SGD::slots() const {
@@ -206,6 +243,14 @@ AdamW::AdamW(Tensors params, AdamWOptions o)
                        .amsgrad = o.amsgrad},
            true) {}
 
+std::vector<std::pair<std::string, double>> Adam::hyperparameters() const {
+  return {{"beta1", o_.beta1},
+          {"beta2", o_.beta2},
+          {"eps", o_.eps},
+          {"weight_decay", o_.weight_decay},
+          {"amsgrad", o_.amsgrad ? 1.0 : 0.0}};
+}
+
 std::vector<Optimizer::SlotInfo> Adam::slots() const {
   std::vector<SlotInfo> s = {{"step", true}, {"exp_avg"}, {"exp_avg_sq"}};
   if (o_.amsgrad) s.push_back({"max_exp_avg_sq"});
@@ -252,6 +297,14 @@ RMSProp::RMSProp(Tensors params, RMSPropOptions o)
   check_nonneg("RMSProp", "eps", o.eps);
   check_nonneg("RMSProp", "momentum", o.momentum);
   check_nonneg("RMSProp", "weight_decay", o.weight_decay);
+}
+
+std::vector<std::pair<std::string, double>> RMSProp::hyperparameters() const {
+  return {{"alpha", o_.alpha},
+          {"eps", o_.eps},
+          {"weight_decay", o_.weight_decay},
+          {"momentum", o_.momentum},
+          {"centered", o_.centered ? 1.0 : 0.0}};
 }
 
 std::vector<Optimizer::SlotInfo> RMSProp::slots() const {
@@ -303,6 +356,13 @@ Adagrad::Adagrad(Tensors params, AdagradOptions o)
   check_nonneg("Adagrad", "weight_decay", o.weight_decay);
   check_nonneg("Adagrad", "initial_accumulator_value", o.initial_accumulator_value);
   check_nonneg("Adagrad", "eps", o.eps);
+}
+
+std::vector<std::pair<std::string, double>> Adagrad::hyperparameters() const {
+  return {{"lr_decay", o_.lr_decay},
+          {"weight_decay", o_.weight_decay},
+          {"initial_accumulator_value", o_.initial_accumulator_value},
+          {"eps", o_.eps}};
 }
 
 std::vector<Optimizer::SlotInfo> Adagrad::slots() const { return {{"sum"}, {"step", true}}; }

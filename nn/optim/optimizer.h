@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.h"
+#include "../../autograd/autograd.h"
 
 namespace encore::optim {
 
@@ -35,16 +35,22 @@ class Optimizer {
   virtual std::string name() const = 0;
 
   /// State for resuming: per-parameter slots as "<index>.<slot>" (e.g. "3.exp_avg"), plus
-  /// "step" and "lr" as 0-d f64 tensors. Slots have their parameter's shape and dtype; step
-  /// counts ("<index>.step") are 0-d f64. The tensors are copies.
+  /// "step" and "lr" and the options as "hyper.<option>" (e.g. "hyper.momentum"; booleans as
+  /// 0/1), all 0-d f64 tensors. Slots have their parameter's shape and dtype; step counts
+  /// ("<index>.step") are 0-d f64. The tensors are copies.
   std::map<std::string, Tensor> state_dict() const;
   /// Restores what state_dict() returned. Checks everything before changing anything: "step"
-  /// and "lr" must be present and valid, and every other key must name a parameter and a slot
-  /// this optimizer keeps (with its options), with the parameter's shape (0-d for step counts).
+  /// and "lr" must be present and valid, every "hyper.<option>" must equal this optimizer's
+  /// option (a state saved by SGD(momentum = 0.9) does not load into SGD(momentum = 0.5);
+  /// the error lists every difference; erase the "hyper." keys to load anyway, and states
+  /// saved before options were stored have none), and every other key must name a parameter
+  /// and a slot this optimizer keeps (with its options), with the parameter's shape (0-d for
+  /// step counts).
   void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
-  /// Checks the parameters (defined, floating, contiguous, no two sharing storage) and lr.
+  /// Checks the parameters (at least one; defined, floating, contiguous, no two sharing
+  /// storage) and lr.
   Optimizer(Tensors params, double lr, const char* name);
   /// One parameter's update; p is contiguous, g contiguous with p's shape and dtype.
   virtual void update(size_t index, Tensor& p, const Tensor& g) = 0;
@@ -55,6 +61,9 @@ class Optimizer {
   };
   /// The state slots this optimizer keeps per parameter (given its options).
   virtual std::vector<SlotInfo> slots() const = 0;
+  /// The options other than lr, by name (booleans as 0/1), stored by state_dict() and checked
+  /// by load_state_dict(). The default is none.
+  virtual std::vector<std::pair<std::string, double>> hyperparameters() const { return {}; }
   /// The named state slot of parameter `index`, created on first use: filled with `init`, of
   /// the parameter's shape and dtype, or a 0-d f64 when scalar is true (step counts).
   Tensor& slot(size_t index, const std::string& name, double init = 0.0, bool scalar = false);
@@ -87,6 +96,7 @@ class SGD : public Optimizer {
  private:
   void update(size_t index, Tensor& p, const Tensor& g) override;
   std::vector<SlotInfo> slots() const override;
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
   SGDOptions o_;
 };
 
@@ -111,6 +121,7 @@ class Adam : public Optimizer {
  private:
   void update(size_t index, Tensor& p, const Tensor& g) override;
   std::vector<SlotInfo> slots() const override;
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
   AdamOptions o_;
   bool decoupled_;
 };
@@ -151,6 +162,7 @@ class RMSProp : public Optimizer {
  private:
   void update(size_t index, Tensor& p, const Tensor& g) override;
   std::vector<SlotInfo> slots() const override;
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
   RMSPropOptions o_;
 };
 
@@ -171,6 +183,7 @@ class Adagrad : public Optimizer {
  private:
   void update(size_t index, Tensor& p, const Tensor& g) override;
   std::vector<SlotInfo> slots() const override;
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
   AdagradOptions o_;
 };
 

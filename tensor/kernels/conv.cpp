@@ -112,6 +112,7 @@ int64_t conv_out_size(const char* op, int64_t in, int64_t k, int64_t stride, int
 }
 
 Tensor im2col(const Tensor& x, const Conv2dGeometry& g) {
+  check_defined("im2col", x);
   PlaneDims d = plane_dims("im2col", x.shape(), g);
   check_float("im2col", x);
   int64_t taps = g.kernel_h * g.kernel_w, L = d.Ho * d.Wo, planes = d.N * d.C;
@@ -143,6 +144,7 @@ Tensor im2col(const Tensor& x, const Conv2dGeometry& g) {
 }
 
 Tensor col2im(const Tensor& cols, const Shape& image_shape, const Conv2dGeometry& g) {
+  check_defined("col2im", cols);
   PlaneDims d = plane_dims("col2im", image_shape, g);
   check_float("col2im", cols);
   int64_t taps = g.kernel_h * g.kernel_w, L = d.Ho * d.Wo, planes = d.N * d.C;
@@ -172,6 +174,7 @@ Tensor col2im(const Tensor& cols, const Shape& image_shape, const Conv2dGeometry
 }
 
 MaxPoolResult max_pool2d(const Tensor& x, const Conv2dGeometry& g) {
+  check_defined("max_pool2d", x);
   PlaneDims d = plane_dims("max_pool2d", x.shape(), g);
   check_float("max_pool2d", x);
   int64_t planes = d.N * d.C, L = d.Ho * d.Wo;

@@ -502,6 +502,7 @@ DType promote(DType a, DType b) {
 }
 
 Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
+  check_defined(unary_name(op), x);
   Tensor out(x.shape(), x.dtype());
   if (x.dtype() == DType::i64) {
     unary_int(op, x, out, a, b);
@@ -513,6 +514,8 @@ Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
+  check_defined(name, a, "the first operand");
+  check_defined(name, b, "the second operand");
   Shape shape = broadcast_shapes(name, a.shape(), b.shape());
   DType dt = promote(a.dtype(), b.dtype());
   Tensor out(shape, dt);
@@ -522,6 +525,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 void binary_(BinaryOp op, Tensor& dst, const Tensor& src) {
   std::string name = std::string(binary_name(op)) + "_";
+  check_defined(name.c_str(), dst, "the destination");
+  check_defined(name.c_str(), src, "the source");
   Shape shape = broadcast_shapes(name.c_str(), dst.shape(), src.shape());
   ENCORE_CHECK(shape == dst.shape(), name.c_str(), "cannot broadcast source of shape ", src.shape(),
                " to destination of shape ", dst.shape());
@@ -543,6 +548,9 @@ void binary_(BinaryOp op, Tensor& dst, const Tensor& src) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined("where", cond, "the condition");
+  check_defined("where", a, "the first operand");
+  check_defined("where", b, "the second operand");
   const Shape &sc = cond.shape(), &sa = a.shape(), &sb = b.shape();
   int n = std::max({sc.size(), sa.size(), sb.size()});
   Shape shape = Dims::filled(n, 1);

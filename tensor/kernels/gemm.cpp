@@ -130,6 +130,8 @@ void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_defined("matmul", a, "the first operand");
+  check_defined("matmul", b, "the second operand");
   ENCORE_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "shapes ", a.shape(), " and ", b.shape(),
                ": both operands need at least one dimension");
   check_float_pair("matmul", a, b);
@@ -195,6 +197,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  check_defined("linear", x, "the input");
+  check_defined("linear", w, "the weight");
   ENCORE_CHECK(x.dim() >= 1 && w.dim() == 2, "linear", "input ", x.shape(), " and weight ",
                w.shape(), ": needs input (..., in) and weight (out, in)");
   check_float_pair("linear", x, w);

@@ -70,6 +70,7 @@ void for_each_index(const Shape& shape, F&& f) {
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   ENCORE_CHECK(!xs.empty(), "concat", "needs at least one tensor");
+  for (const Tensor& x : xs) check_defined("concat", x, "a tensor to join");
   const Tensor& x0 = xs[0];
   ENCORE_CHECK(x0.dim() >= 1, "concat", "cannot join 0-dimensional tensors (shape ", x0.shape(),
                ")");
@@ -113,6 +114,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
   ENCORE_CHECK(!xs.empty(), "stack", "needs at least one tensor");
+  for (const Tensor& x : xs) check_defined("stack", x, "a tensor to join");
   int d = normalize_dim("stack", dim, xs[0].dim() + 1);
   std::vector<Tensor> parts;
   parts.reserve(xs.size());
@@ -183,6 +185,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_defined("index_select", x);
+  check_defined("index_select", index, "the index");
   ENCORE_CHECK(x.dim() >= 1, "index_select", "input must have at least one dim, got shape ",
                x.shape());
   int d = normalize_dim("index_select", dim, x.dim());
@@ -240,6 +244,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_defined("gather", x);
+  check_defined("gather", index, "the index");
   ENCORE_CHECK(x.dim() >= 1, "gather", "input must have at least one dim, got shape ", x.shape());
   int d = normalize_dim("gather", dim, x.dim());
   Tensor idx = index_tensor("gather", index, x.shape(), x.dim());

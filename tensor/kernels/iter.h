@@ -23,8 +23,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "tensor/shape.h"
-#include "tensor/threads.h"
+#include "../shape.h"
+#include "../threads.h"
 
 namespace encore::raw::detail {
 

@@ -310,6 +310,7 @@ void softmax_line(const T* x, T* y, int64_t L, int64_t sx, int64_t sy) {
 
 template <bool Log>
 Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim) {
+  check_defined(op, x);
   const int d = normalize_dim(op, dim, x.dim());
   Tensor out(x.shape(), x.dtype());
   dispatch_float(op, x.dtype(), [&]<class T>() {
@@ -356,6 +357,7 @@ const char* reduce_name(ReduceOp op) {
 
 Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const char* name = reduce_name(op);
+  check_defined(name, x);
   ENCORE_CHECK(op != ReduceOp::mean || is_floating(x.dtype()), name, "dtype ", x.dtype(),
                " is not supported (needs f32 or f64), shape ", x.shape());
   Plan p = make_plan(name, x, dims, keepdim);
@@ -383,16 +385,19 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bo
 }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  check_defined("argmax", x);
   return dispatch(x.dtype(),
                   [&]<class T>() { return arg_extreme<T, true>("argmax", x, dim, keepdim); });
 }
 
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  check_defined("argmin", x);
   return dispatch(x.dtype(),
                   [&]<class T>() { return arg_extreme<T, false>("argmin", x, dim, keepdim); });
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  check_defined("var", x);
   return dispatch_float("var", x.dtype(), [&]<class T>() {
     Plan p = make_plan("var", x, dims, keepdim);
     Tensor out(p.out_shape, x.dtype());
@@ -426,6 +431,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
 }
 
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  check_defined("logsumexp", x);
   return dispatch_float("logsumexp", x.dtype(), [&]<class T>() {
     Plan p = make_plan("logsumexp", x, dims, keepdim);
     Tensor out(p.out_shape, x.dtype());
@@ -460,6 +466,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  check_defined("sum_to", x);
   const int lead = x.dim() - shape.size();
   bool ok = lead >= 0;
   std::vector<int64_t> dims;

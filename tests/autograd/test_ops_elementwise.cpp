@@ -463,3 +463,18 @@ TEST_CASE("elementwise: errors name the op and the shapes") {
   CHECK(contains(msg, "[2, 3]"));
   CHECK(contains(error_of([&] { where(zeros({3}), a, b); }), "where"));
 }
+
+TEST_CASE("pow: the gradient at base 0 is PyTorch's 0, not NaN") {
+  // a^b at a = 0: da = b a^(b-1) is 0 for b = 0 (PyTorch masks it) and for b = 2; db =
+  // a^b log(a) is 0 where a = 0 and b >= 0. Expected values by hand; 8 log 2 at (2, 3).
+  Tensor a = tensor({0, 0, 2}, DType::f64), b = tensor({2, 0, 3}, DType::f64);
+  GradientTape tape;
+  tape.watch(a);
+  tape.watch(b);
+  Tensors g = tape.gradient(sum(pow(a, b)), {a, b});
+  CHECK(g[0].to_vector<double>() == std::vector<double>{0, 0, 12});
+  std::vector<double> db = g[1].to_vector<double>();
+  CHECK(db[0] == 0.0);
+  CHECK(db[1] == 0.0);
+  CHECK(db[2] == doctest::Approx(8 * std::log(2.0)).epsilon(1e-14));
+}

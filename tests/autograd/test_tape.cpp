@@ -36,8 +36,11 @@ TEST_CASE("tape: trainable tensors are watched automatically, unless switched of
     GradientTape tape({.watch_accessed_variables = false});
     Tensor y = sum(w * w);
     CHECK(tape.size() == 0);
-    CHECK(error_of([&] { tape.gradient(y, w); }).find("was not computed on this tape") !=
-          std::string::npos);
+    std::string msg = error_of([&] { tape.gradient(y, w); });
+    CHECK(msg.find("was not computed on this tape") != std::string::npos);
+    // The hint names both ways a tensor gets watched.
+    CHECK(msg.find("register_parameter()") != std::string::npos);
+    CHECK(msg.find("tape.watch(t)") != std::string::npos);
   }
 }
 
@@ -263,4 +266,24 @@ TEST_CASE("tape: gradient w.r.t. an intermediate tensor") {
   Tensors g = tape.gradient(y, {h, x});
   CHECK(values(g[0]) == std::vector<double>{6, 12});   // 2h
   CHECK(values(g[1]) == std::vector<double>{18, 36});  // 2h * 3
+}
+
+TEST_CASE("an undefined tensor handed to an op is reported naming the op") {
+  Tensor x = tensor({1, 2}, DType::f64), u;
+  CHECK_THROWS_WITH_AS(add(x, u),
+                       "add: the second operand is an undefined tensor (a default-constructed "
+                       "Tensor that was never assigned, or an undefined gradient)",
+                       Error);
+  auto starts = [](const std::string& msg, const std::string& head) {
+    INFO(msg);
+    return msg.rfind(head, 0) == 0 && msg.find("undefined tensor") != std::string::npos;
+  };
+  CHECK(starts(error_of([&] { (void)(u * x); }), "mul: the first operand"));
+  CHECK(starts(error_of([&] { exp(u); }), "exp: the input"));
+  CHECK(starts(error_of([&] { sum(u); }), "sum: the input"));
+  CHECK(starts(error_of([&] { matmul(x, u); }), "matmul: the second operand"));
+  CHECK(starts(error_of([&] { reshape(u, {2}); }), "reshape: the input"));
+  CHECK(starts(error_of([&] { transpose(u, 0, 1); }), "transpose: the input"));
+  CHECK(starts(error_of([&] { concat({x, u}, 0); }), "concat: a tensor to join"));
+  CHECK(starts(error_of([&] { linear(x, u, Tensor()); }), "linear: the weight"));
 }

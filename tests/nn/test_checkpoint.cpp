@@ -250,7 +250,7 @@ TEST_CASE("checkpoint: the file holds the documented tensors and metadata") {
        {"model.fc1.weight", "model.fc1.bias", "model.bn.weight", "model.bn.running_mean",
         "model.bn.running_var", "model.bn.num_batches_tracked", "model.fc2.weight",
         "optim.0.exp_avg", "optim.0.exp_avg_sq", "optim.0.step", "optim.step", "optim.lr",
-        "generator.state", "data.order"}) {
+        "optim.hyper.beta1", "generator.state", "data.order"}) {
     CAPTURE(k);
     CHECK(f.tensors.count(k) == 1);
   }

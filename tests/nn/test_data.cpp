@@ -457,3 +457,18 @@ TEST_CASE("data: padded_onehot_sequences are seed 003's padded moving ones") {
   CHECK_THROWS_AS(nn::padded_onehot_sequences(5, 0), Error);
   CHECK_THROWS_AS(nn::padded_onehot_sequences(5, 10, -1), Error);
 }
+
+TEST_CASE("data: a one-tensor Batches hands back its tensor with single()") {
+  Tensor x = view(arange(0, 10, 1, DType::f32), {5, 2});
+  Generator gen(5);
+  nn::Batches b({x}, {.batch_size = 2}, gen);
+  b.reshuffle();
+  for (int64_t i = 0; i < b.size(); ++i)
+    CHECK(b.single(i).to_vector<float>() == b.batch(i)[0].to_vector<float>());
+  CHECK(b.single(2).shape() == Shape{1, 2});  // the last, smaller batch
+  nn::Batches two({x, x}, {.batch_size = 2}, gen);
+  CHECK_THROWS_WITH_AS(two.single(0),
+                       "Batches::single: this Batches holds 2 tensors; single() is for one (use "
+                       "batch(i), one tensor per data tensor)",
+                       Error);
+}

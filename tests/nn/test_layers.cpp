@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nn/nn.h"
@@ -616,4 +617,64 @@ TEST_CASE("BatchNorm without running statistics uses batch statistics in eval to
   CHECK(names == std::vector<std::string>{"bias", "num_batches_tracked", "running_mean",
                                           "running_var", "weight"});
   CHECK(bn2.num_batches_tracked().dtype() == DType::i64);
+}
+
+TEST_CASE("conv options: one naming, Conv2dOptions and ConvTranspose2dOptions") {
+  static_assert(std::is_same_v<nn::ConvOptions, nn::Conv2dOptions>);
+  static_assert(std::is_same_v<nn::ConvTransposeOptions, nn::ConvTranspose2dOptions>);
+  nn::Conv2d conv(1, 2, 3, nn::Conv2dOptions{.stride = 2, .padding_mode = nn::PaddingMode::valid});
+  CHECK(conv.output_shape({1, 1, 9, 9}) == Shape{1, 2, 4, 4});
+  nn::ConvTranspose2d up(
+      2, 1, 3, nn::ConvTranspose2dOptions{.stride = 2, .padding_mode = nn::PaddingMode::same});
+  CHECK(up.output_shape({1, 2, 4, 4}) == Shape{1, 1, 8, 8});
+}
+
+namespace {
+// Restores the process-wide convention when a test ends, even on failure.
+struct ConventionGuard {
+  nn::InitConvention saved = nn::init_convention();
+  ~ConventionGuard() { nn::set_init_convention(saved); }
+};
+}  // namespace
+
+TEST_CASE("init convention: one switch for every layer's default initialisation") {
+  ConventionGuard guard;
+  auto values = [](const Tensor& t) { return t.to_vector<float>(); };
+  // The default (mixed): Linear as Keras (glorot_uniform, zero bias), LSTM as PyTorch.
+  CHECK(nn::init_convention() == nn::InitConvention::mixed);
+  {
+    Generator a(11), b(11);
+    nn::Linear dflt(6, 4, {.gen = &a});
+    nn::Linear keras(6, 4, {.init = nn::Init::glorot_uniform, .gen = &b});
+    CHECK(values(dflt.weight()) == values(keras.weight()));
+    CHECK(values(dflt.bias()) == std::vector<float>(4, 0.0f));
+    Generator c(12), d(12);
+    nn::LSTM lstm(3, 5, {.gen = &c});
+    nn::LSTM torch_lstm(3, 5, {.init = nn::RecurrentInit::torch_default, .gen = &d});
+    CHECK(values(lstm.parameters()[0]) == values(torch_lstm.parameters()[0]));
+  }
+  // torch: Linear and Conv take PyTorch's default, unless their options say otherwise.
+  nn::set_init_convention(nn::InitConvention::torch);
+  {
+    Generator a(11), b(11), c(11);
+    nn::Linear dflt(6, 4, {.gen = &a});
+    nn::Linear torch_fc(6, 4, {.init = nn::Init::torch_default, .gen = &b});
+    nn::Linear explicit_glorot(6, 4, {.init = nn::Init::glorot_uniform, .gen = &c});
+    CHECK(values(dflt.weight()) == values(torch_fc.weight()));
+    CHECK(values(dflt.bias()) == values(torch_fc.bias()));
+    CHECK(values(explicit_glorot.bias()) == std::vector<float>(4, 0.0f));
+    Generator e(13), f(13);
+    nn::Conv2d conv(2, 3, 3, {.gen = &e});
+    nn::Conv2d torch_conv(2, 3, 3, {.init = nn::Init::torch_default, .gen = &f});
+    CHECK(values(conv.weight()) == values(torch_conv.weight()));
+  }
+  // keras: recurrent layers take Keras' initialisation too.
+  nn::set_init_convention(nn::InitConvention::keras);
+  {
+    Generator c(12), d(12);
+    nn::LSTM lstm(3, 5, {.gen = &c});
+    nn::LSTM keras_lstm(3, 5, {.init = nn::RecurrentInit::keras, .gen = &d});
+    for (size_t i = 0; i < lstm.parameters().size(); ++i)
+      CHECK(values(lstm.parameters()[i]) == values(keras_lstm.parameters()[i]));
+  }
 }

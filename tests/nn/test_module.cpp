@@ -306,3 +306,30 @@ TEST_CASE("a user-defined layer trains with a GradientTape") {
   // The gate learned something too.
   CHECK(sum(abs(model->state_dict().at("gate"))).item() > 0);
 }
+
+namespace user_code {
+// A user's layer that does not override describe().
+class Plain : public nn::Module {
+ public:
+  Plain() : w_(register_parameter("w", zeros({2}))) {}
+
+ private:
+  Tensor w_;
+};
+}  // namespace user_code
+
+TEST_CASE("a load mismatch names the module's class when describe() is not overridden") {
+  user_code::Plain m;
+  CHECK(m.describe() == "user_code::Plain");
+  std::string msg = error_of([&] { m.load_state_dict({{"w", zeros({3})}}); });
+  CHECK(msg ==
+        "load_state_dict: 1 problem(s) loading state into user_code::Plain:\n  'w' has shape [3] "
+        "in the file but [2] in the model");
+  // Through a file: the file's name comes first.
+  TempFile file("plain");
+  io::save_safetensors(file.str(), {{"w", zeros({3})}});
+  std::string from_file = error_of([&] { m.load(file.str()); });
+  CHECK(from_file.rfind("load: " + file.str() + ": ", 0) == 0);
+  CHECK(contains(from_file, "user_code::Plain"));
+  CHECK(contains(from_file, "'w' has shape [3]"));
+}

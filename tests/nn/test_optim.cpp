@@ -187,7 +187,10 @@ TEST_CASE("optim: state_dict names slots per optimizer, step counts are f64") {
   std::vector<std::string> keys;
   for (const auto& [k, t] : st) keys.push_back(k);
   CHECK(keys == std::vector<std::string>{"0.exp_avg", "0.exp_avg_sq", "0.max_exp_avg_sq", "0.step",
-                                         "lr", "step"});
+                                         "hyper.amsgrad", "hyper.beta1", "hyper.beta2", "hyper.eps",
+                                         "hyper.weight_decay", "lr", "step"});
+  CHECK(st.at("hyper.amsgrad").item() == 1.0);
+  CHECK(st.at("hyper.beta2").item() == 0.999);
   CHECK(st.at("0.step").dtype() == DType::f64);
   CHECK(st.at("0.step").dim() == 0);
   CHECK(st.at("0.exp_avg").dtype() == DType::f32);
@@ -198,7 +201,7 @@ TEST_CASE("optim: state_dict names slots per optimizer, step counts are f64") {
   Tensors qs = initial_params(DType::f64);
   optim::SGD plain(qs, {.lr = 0.1});
   plain.step({ones({2, 3}, DType::f64), ones({4}, DType::f64)});
-  CHECK(plain.state_dict().size() == 2);  // only "step" and "lr"
+  CHECK(plain.state_dict().size() == 6);  // "step", "lr" and the 4 options
   optim::SGD mom(qs, {.lr = 0.1, .momentum = 0.5});
   mom.step({ones({2, 3}, DType::f64), ones({4}, DType::f64)});
   CHECK(mom.state_dict().count("1.momentum_buffer") == 1);
@@ -309,7 +312,7 @@ TEST_CASE("optim: a skipped gradient leaves its parameter and state unchanged") 
   optim::Adam opt(ps);
   opt.step({Tensor(), Tensor()});
   CHECK(same_values(ps[0], json_tensor(fixtures().at("optimizers").at("init").at(0))));
-  CHECK(opt.state_dict().size() == 2);
+  CHECK(opt.state_dict().size() == 7);  // "step", "lr" and the 5 options: no slots
   CHECK(opt.steps() == 1);
 }
 
@@ -387,7 +390,13 @@ TEST_CASE("optim: invalid parameters throw") {
                        "Adam: parameters 0 and 2 (shape [2, 3]) share storage; pass each "
                        "parameter once",
                        Error);
-  CHECK_NOTHROW(optim::Adam(Tensors{}));
+  // An empty list (a model whose layers never registered their tensors) trains nothing.
+  CHECK_THROWS_WITH_AS(optim::Adam(Tensors{}),
+                       "Adam: the parameter list is empty, so nothing would be trained; pass "
+                       "model->parameters() after the layers have registered their tensors with "
+                       "register_parameter() (or register_module() for submodules)",
+                       Error);
+  CHECK_THROWS_AS(optim::SGD(Tensors{}), Error);
 }
 
 TEST_CASE("optim: a wrong number or shape of gradients throws and changes nothing") {
@@ -590,4 +599,38 @@ TEST_CASE("optim: schedule edge cases by hand") {
                        "LinearWarmup: no schedule to follow the warm-up", Error);
   CHECK_THROWS_WITH_AS((optim::LinearWarmup{.warmup_steps = -1, .after = ex}(1)),
                        "LinearWarmup: warmup_steps must be >= 0, got -1", Error);
+}
+
+TEST_CASE("optim: a state saved with other options is refused, naming each difference") {
+  Tensors ps = initial_params(DType::f64);
+  optim::SGD a(ps, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+  a.step({ones({2, 3}, DType::f64), ones({4}, DType::f64)});
+  std::map<std::string, Tensor> state = a.state_dict();
+  CHECK(state.at("hyper.momentum").item() == 0.9);
+
+  Tensors qs = initial_params(DType::f64);
+  optim::SGD b(qs, {.lr = 0.1, .momentum = 0.5});
+  CHECK_THROWS_WITH_AS(b.load_state_dict(state),
+                       "SGD.load_state_dict: the state was saved with other options (momentum = "
+                       "0.9 in the state but 0.5 here, nesterov = 1 in the state but 0 here); "
+                       "build the optimizer with the saved options, or erase the 'hyper.' keys "
+                       "to load it anyway",
+                       Error);
+  CHECK(b.steps() == 0);  // nothing was loaded
+
+  // The same options load; so does a state without stored options (older checkpoints).
+  optim::SGD c(qs, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+  c.load_state_dict(state);
+  CHECK(c.steps() == 1);
+  for (auto it = state.begin(); it != state.end();)
+    it = it->first.rfind("hyper.", 0) == 0 ? state.erase(it) : std::next(it);
+  b.load_state_dict(state);
+  CHECK(b.steps() == 1);
+
+  // An option this optimizer does not have.
+  state.emplace("hyper.beta1", scalar(0.9, DType::f64));
+  CHECK_THROWS_WITH_AS(b.load_state_dict(state),
+                       "SGD.load_state_dict: unexpected key 'hyper.beta1': SGD has no option "
+                       "'beta1'",
+                       Error);
 }
