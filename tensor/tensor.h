@@ -2,6 +2,7 @@
 // Users who compute include autograd/autograd.h (or nn/nn.h), which includes this.
 #pragma once
 
+#include "blas.h"
 #include "core.h"
 #include "creation.h"
 #include "dtype.h"

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "tensor/blas.h"
 #include "tensor/error.h"
 
 namespace encore {
@@ -27,6 +28,8 @@ std::string blas_config() {
   const char* config = openblas_get_config();
   std::string s = config ? config : "unknown";
   while (!s.empty() && s.back() == ' ') s.pop_back();  // OpenBLAS ends it with a space
+  const BlasKernelChoice& c = blas_kernel_choice();
+  s += "; kernel " + blas_kernel() + " (" + to_string(c.status) + ": " + c.reason + ")";
   return s;
 }
 

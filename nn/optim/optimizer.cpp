@@ -2,6 +2,8 @@
 // update is a single loop over the parameter, its gradient and its state slots.
 #include "nn/optim/optimizer.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -21,6 +23,38 @@ template <class F>
 void parallel_for(int64_t n, F&& f) {
 #pragma omp parallel for if (n >= kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// Runs f(begin, end) over [0, n) in one contiguous chunk per thread (one chunk when n is small),
+// so that f's loop is a plain vectorisable loop.
+template <class F>
+void parallel_chunks(int64_t n, F&& f) {
+  if (n < 2 * kParallelGrain) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t chunk = (n + nt - 1) / nt, b = std::min(n, t * chunk);
+    f(b, std::min(n, b + chunk));
+  }
+}
+
+// The plain Adam update (no weight decay, no AMSGrad) of elements [b, e): one branch-free
+// pass, the bias corrections folded into step and sqrt_bc2 by the caller. The pointers never
+// alias (distinct slots), which lets the compiler vectorise it, sqrt and division included.
+template <class T>
+void adam_plain(int64_t b, int64_t e, T* __restrict w, const T* __restrict d, T* __restrict mm,
+                T* __restrict vv, T b1, T b2, T step, T sqrt_bc2, T eps) {
+  const T c1 = 1 - b1, c2 = 1 - b2;
+  for (int64_t i = b; i < e; ++i) {
+    const T gi = d[i];
+    const T m = b1 * mm[i] + c1 * gi, v = b2 * vv[i] + c2 * gi * gi;
+    mm[i] = m;
+    vv[i] = v;
+    w[i] -= step * m / (std::sqrt(v) / sqrt_bc2 + eps);
+  }
 }
 }  // namespace
 
@@ -276,6 +310,12 @@ void Adam::update(size_t index, Tensor& p, const Tensor& g) {
     T* mm = m.data<T>();
     T* vv = v.data<T>();
     T* vm = vmax ? vmax->data<T>() : nullptr;
+    if (!vm && o_.weight_decay == 0) {
+      parallel_chunks(p.numel(), [&](int64_t b, int64_t e) {
+        adam_plain(b, e, w, d, mm, vv, b1, b2, step, sqrt_bc2, eps);
+      });
+      return;
+    }
     parallel_for(p.numel(), [&](int64_t i) {
       T gi = l2 ? d[i] + wd * w[i] : d[i];
       w[i] *= decay;
