@@ -77,9 +77,12 @@ Tensors Module::parameters() const {
   // A module registered twice (tied weights) lists its parameters once, so an optimizer
   // updates each exactly once per step.
   Tensors out;
-  for (auto& [n, t] : named_parameters())
+  for (auto& named : named_parameters()) {
+    // NOTE: not a structured binding: clang 14 cannot capture one in a lambda (C++20 allows it).
+    const Tensor& t = named.second;
     if (std::none_of(out.begin(), out.end(), [&](const Tensor& o) { return o.same(t); }))
       out.push_back(t);
+  }
   return out;
 }
 

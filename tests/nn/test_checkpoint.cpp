@@ -176,9 +176,10 @@ void check_resume(const std::string& kind, int64_t stop, int64_t total, bool wit
 
   std::map<std::string, std::string> resumed = bytes_of(net_c), straight = bytes_of(net_d);
   REQUIRE(resumed.size() == straight.size());
-  for (const auto& [name, b] : straight) {
+  for (const auto& entry : straight) {
+    const std::string& name = entry.first;
     CAPTURE(name);
-    CHECK(resumed.at(name) == b);  // bitwise
+    CHECK(resumed.at(name) == entry.second);  // bitwise
   }
   CHECK(opt_c->steps() == total);
   CHECK(straight != at_stop);  // the M steps did move the weights

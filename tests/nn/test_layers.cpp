@@ -96,10 +96,11 @@ void check_case(const std::string& name, const json& c, DType dt, double atol, d
   Built layer = build(c, dt);
   {
     NoGrad no_grad;
-    for (auto& [pname, p] : layer.module->named_parameters()) {
+    for (auto& named : layer.module->named_parameters()) {
+      const std::string& pname = named.first;
       INFO(name << ": parameter " << pname);
       REQUIRE(c.at("params").contains(pname));
-      p.copy_(json_tensor(c.at("params").at(pname), dt));
+      named.second.copy_(json_tensor(c.at("params").at(pname), dt));
     }
   }
   REQUIRE(layer.module->named_parameters().size() == c.at("params").size());

@@ -188,7 +188,9 @@ TEST_CASE("save -> load round trip") {
   CHECK(report.unexpected.empty());
   auto sa = a.state_dict(), sb = b.state_dict();
   REQUIRE(sa.size() == sb.size());
-  for (auto& [name, t] : sa) {
+  for (auto& entry : sa) {
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     INFO(name);
     CHECK(same_values(t, sb.at(name)));
     CHECK(t.dtype() == sb.at(name).dtype());

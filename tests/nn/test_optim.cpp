@@ -151,7 +151,9 @@ TEST_CASE("optim: AdamW's designated-initialiser options keep weight_decay = 0.0
 // State
 
 TEST_CASE("optim: state_dict / load_state_dict mid-run continues identically") {
-  for (const auto& [name, c] : fixtures().at("optimizers").at("cases").items()) {
+  for (const auto& item : fixtures().at("optimizers").at("cases").items()) {
+    const std::string& name = item.key();
+    const auto& c = item.value();
     INFO(name);
     Tensors ps = initial_params(DType::f64);
     auto a = make_optimizer(c.at("optimizer"), c.at("options"), ps);
@@ -174,8 +176,11 @@ TEST_CASE("optim: state_dict / load_state_dict mid-run continues identically") {
       check_step(name + " (resumed)", c, s, qs, 1e-15, 1e-12);
       for (size_t i = 0; i < ps.size(); ++i) CHECK(same_values(ps[i], qs[i]));
     }
-    for (const auto& [k, t] : b->state_dict())
+    for (const auto& entry : b->state_dict()) {
+      const std::string& k = entry.first;  // not bound: clang 14 cannot capture bindings
+      const Tensor& t = entry.second;
       if (k != "step") CHECK_MESSAGE(same_values(t, a->state_dict().at(k)), k);
+    }
   }
 }
 
@@ -272,7 +277,11 @@ TEST_CASE("optim: load_state_dict checks names, shapes and counters before chang
   // Nothing changed.
   CHECK(opt.steps() == 1);
   CHECK(opt.lr() == 0.01);
-  for (const auto& [k, t] : opt.state_dict()) CHECK_MESSAGE(same_values(t, good.at(k)), k);
+  for (const auto& entry : opt.state_dict()) {
+    const std::string& k = entry.first;  // not bound: clang 14 cannot capture bindings
+    const Tensor& t = entry.second;
+    CHECK_MESSAGE(same_values(t, good.at(k)), k);
+  }
 
   // Loading restores lr and the step counter; f32 state loads into f64 parameters.
   auto s32 = good;
@@ -303,8 +312,11 @@ TEST_CASE("optim: a skipped gradient leaves its parameter and state unchanged") 
     CHECK(ps[1].to_vector<double>() == before);
     CHECK(ps[1].version() == version);
     CHECK(!same_values(ps[0], json_tensor(fixtures().at("optimizers").at("init").at(0))));
-    for (const auto& [k, t] : opt->state_dict())
+    for (const auto& entry : opt->state_dict()) {
+      const std::string& k = entry.first;  // not bound: clang 14 cannot capture bindings
+      const Tensor& t = entry.second;
       if (k.rfind("1.", 0) == 0) CHECK_MESSAGE(same_values(t, state.at(k)), k);
+    }
     CHECK(opt->steps() == 2);
   }
   // All gradients undefined: nothing moves, the counter still advances.

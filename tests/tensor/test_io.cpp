@@ -407,7 +407,9 @@ TEST_CASE("io: safetensors round trip") {
   io::SafeTensors out = io::load_safetensors(p);
   CHECK(out.metadata == meta);
   REQUIRE(out.tensors.size() == in.size());
-  for (const auto& [name, t] : in) {
+  for (const auto& entry : in) {
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     CAPTURE(name);
     const Tensor& u = out.tensors.at(name);
     CHECK(u.shape() == t.shape());
