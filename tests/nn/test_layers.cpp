@@ -679,3 +679,16 @@ TEST_CASE("init convention: one switch for every layer's default initialisation"
       CHECK(values(lstm.parameters()[i]) == values(keras_lstm.parameters()[i]));
   }
 }
+
+TEST_CASE("Linear with a weight too large to exist throws naming Linear and the bytes") {
+  const int64_t half = int64_t{1} << 31;
+  // 2^62 weights of 4 bytes: 2^64 bytes, which wrapped to a 64-byte storage before.
+  CHECK_THROWS_WITH_AS(nn::Linear(half, half),
+                       "Linear: a tensor of shape [2147483648, 2147483648] and dtype f32 needs "
+                       "18446744073709551616 bytes, more than the limit of 4611686018427387904 "
+                       "(2^62)",
+                       Error);
+  // Large but representable: the allocation fails, and says so naming the layer.
+  CHECK_THROWS_WITH_AS(nn::Linear(half, half / 4, {.bias = false}),
+                       doctest::Contains("Linear: out of memory: cannot allocate"), Error);
+}
