@@ -4,7 +4,9 @@
 #include "nn/norm.h"
 
 #include <cmath>
+#include <map>
 #include <sstream>
+#include <string>
 #include <vector>
 
 namespace encore::nn {
@@ -75,6 +77,28 @@ Tensor BatchNorm::forward(const Tensor& x) {
   Tensor y = (x - mu) * rsqrt(sigma2 + options_.eps);
   if (options_.affine) y = y * reshape(weight_, stat_shape) + reshape(bias_, stat_shape);
   return y;
+}
+
+void BatchNorm::check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                            std::vector<std::string>& problems) const {
+  if (!options_.track_running_stats) return;
+  if (auto it = state.find(prefix + "num_batches_tracked"); it != state.end()) {
+    const int64_t count = it->second.item<int64_t>();
+    if (count < 0 || count > kMaxBatchesTracked)
+      problems.push_back("'" + it->first + "' is " + std::to_string(count) + "; " + describe() +
+                         " counts batches in [0, 2^53]");
+  }
+  if (auto it = state.find(prefix + "running_var"); it != state.end()) {
+    const std::vector<double> v = it->second.to_vector<double>();
+    for (size_t k = 0; k < v.size(); ++k)
+      if (v[k] < 0) {
+        std::ostringstream os;
+        os << "'" << it->first << "' has the negative variance " << v[k] << " for channel " << k
+           << "; " << describe() << " needs variances >= 0";
+        problems.push_back(os.str());
+        break;
+      }
+  }
 }
 
 std::string BatchNorm::describe() const {
