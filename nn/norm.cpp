@@ -34,6 +34,8 @@ BatchNorm::BatchNorm(const char* name, int min_dim, int max_dim, int64_t num_fea
 
 void BatchNorm::check_input(const Tensor& x) const {
   ENCORE_CHECK(x.defined(), name_, "input is undefined");
+  ENCORE_CHECK(is_floating(x.dtype()), name_, "input of shape ", x.shape(), " has dtype ",
+               x.dtype(), "; expected f32 or f64");
   const char* layout = max_dim_ == 4 ? "(N, C, H, W)" : "(N, C) or (N, C, L)";
   ENCORE_CHECK(x.dim() >= min_dim_ && x.dim() <= max_dim_ && x.size(1) == c_, name_,
                "expected input ", layout, " with C = ", c_, ", got ", x.shape());

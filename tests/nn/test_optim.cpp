@@ -429,8 +429,16 @@ TEST_CASE("optim: a wrong number or shape of gradients throws and changes nothin
   CHECK(ps[0].to_vector<double>() == p0);
   CHECK(opt.steps() == 0);
   CHECK(opt.state_dict().size() == before.size());
-  // An f32 gradient for an f64 parameter is converted.
-  opt.step({ones({2, 3}, DType::f32), Tensor()});
+  // A gradient of another dtype is refused, not converted: it is a mistake upstream.
+  CHECK_THROWS_WITH_AS(opt.step({ones({2, 3}, DType::f32), Tensor()}),
+                       "Adam: gradient 0 has dtype f32 but its parameter (shape [2, 3]) has dtype "
+                       "f64",
+                       Error);
+  CHECK_THROWS_WITH_AS(opt.step({ones({2, 3}, DType::i64), Tensor()}),
+                       doctest::Contains("gradient 0 has dtype i64"), Error);
+  CHECK(ps[0].to_vector<double>() == p0);
+  CHECK(opt.steps() == 0);
+  opt.step({ones({2, 3}, DType::f64), Tensor()});
   // First Adam step moves each element by lr * sign(g) (up to eps): p - 0.1.
   std::vector<double> p1 = ps[0].to_vector<double>();
   for (size_t i = 0; i < p0.size(); ++i) CHECK(p1[i] == doctest::Approx(p0[i] - 0.1).epsilon(1e-9));
