@@ -10,8 +10,8 @@ Linear::Linear(int64_t in_features, int64_t out_features, const LinearOptions& o
                out_features);
   ENCORE_CHECK(is_floating(options.dtype), "Linear", "dtype must be f32 or f64, got ",
                options.dtype);
-  weight_ = register_parameter("weight", empty({out_, in_}, options.dtype));
-  if (options.bias) bias_ = register_parameter("bias", empty({out_}, options.dtype));
+  weight_ = register_parameter("weight", Tensor({out_, in_}, options.dtype, "Linear"));
+  if (options.bias) bias_ = register_parameter("bias", Tensor({out_}, options.dtype, "Linear"));
   init_layer(options.init, weight_, bias_, options.gen ? *options.gen : default_generator());
 }
 

@@ -77,9 +77,12 @@ Tensors Module::parameters() const {
   // A module registered twice (tied weights) lists its parameters once, so an optimizer
   // updates each exactly once per step.
   Tensors out;
-  for (auto& [n, t] : named_parameters())
+  for (auto& named : named_parameters()) {
+    // NOTE: not a structured binding: clang 14 cannot capture one in a lambda (C++20 allows it).
+    const Tensor& t = named.second;
     if (std::none_of(out.begin(), out.end(), [&](const Tensor& o) { return o.same(t); }))
       out.push_back(t);
+  }
   return out;
 }
 
@@ -130,6 +133,8 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
   }
   for (const auto& [name, t] : state)
     if (!mine.count(name)) report.unexpected.push_back(name);
+  // Values are checked only once every shape and dtype is right, so the checks can read them.
+  if (problems.empty()) check_state_tree("", state, problems);
   if (strict) {
     for (const auto& n : report.missing) problems.push_back("missing key '" + n + "'");
     for (const auto& n : report.unexpected) problems.push_back("unexpected key '" + n + "'");
@@ -146,6 +151,15 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
     if (it != state.end()) t.copy_(it->second);
   }
   return report;
+}
+
+void Module::check_state(const std::string&, const std::map<std::string, Tensor>&,
+                         std::vector<std::string>&) const {}
+
+void Module::check_state_tree(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                              std::vector<std::string>& problems) const {
+  check_state(prefix, state, problems);
+  for (const auto& [n, m] : children_) m->check_state_tree(prefix + n + ".", state, problems);
 }
 
 void Module::save(const std::string& path,

@@ -72,6 +72,13 @@ class Module {
   Tensor register_parameter(const std::string& name, Tensor t);
   /// Registers a non-trainable state tensor (e.g. running statistics).
   Tensor register_buffer(const std::string& name, Tensor t);
+  /// Checks the values load_state_dict is about to copy in, beyond their shapes and dtypes
+  /// (already checked): a layer whose state has invariants (a count >= 0, a variance >= 0)
+  /// overrides this and appends one message per violation to problems. state is the whole
+  /// incoming state; this module's keys are prefix + its own names (a key may be absent).
+  /// Nothing has been copied yet, so a rejected load leaves the module as it was.
+  virtual void check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                           std::vector<std::string>& problems) const;
   /// Registers a submodule and returns it.
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
@@ -83,6 +90,8 @@ class Module {
   void add_child(const std::string& name, std::shared_ptr<Module> m);
   void check_name(const std::string& name) const;
   void collect(const std::string& prefix, NamedTensors* params, NamedTensors* buffers) const;
+  void check_state_tree(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                        std::vector<std::string>& problems) const;
   void summary_into(std::string& out, const std::string& name, int depth) const;
 
   NamedTensors params_;

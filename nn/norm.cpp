@@ -4,7 +4,9 @@
 #include "nn/norm.h"
 
 #include <cmath>
+#include <map>
 #include <sstream>
+#include <string>
 #include <vector>
 
 namespace encore::nn {
@@ -32,6 +34,8 @@ BatchNorm::BatchNorm(const char* name, int min_dim, int max_dim, int64_t num_fea
 
 void BatchNorm::check_input(const Tensor& x) const {
   ENCORE_CHECK(x.defined(), name_, "input is undefined");
+  ENCORE_CHECK(is_floating(x.dtype()), name_, "input of shape ", x.shape(), " has dtype ",
+               x.dtype(), "; expected f32 or f64");
   const char* layout = max_dim_ == 4 ? "(N, C, H, W)" : "(N, C) or (N, C, L)";
   ENCORE_CHECK(x.dim() >= min_dim_ && x.dim() <= max_dim_ && x.size(1) == c_, name_,
                "expected input ", layout, " with C = ", c_, ", got ", x.shape());
@@ -75,6 +79,28 @@ Tensor BatchNorm::forward(const Tensor& x) {
   Tensor y = (x - mu) * rsqrt(sigma2 + options_.eps);
   if (options_.affine) y = y * reshape(weight_, stat_shape) + reshape(bias_, stat_shape);
   return y;
+}
+
+void BatchNorm::check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                            std::vector<std::string>& problems) const {
+  if (!options_.track_running_stats) return;
+  if (auto it = state.find(prefix + "num_batches_tracked"); it != state.end()) {
+    const int64_t count = it->second.item<int64_t>();
+    if (count < 0 || count > kMaxBatchesTracked)
+      problems.push_back("'" + it->first + "' is " + std::to_string(count) + "; " + describe() +
+                         " counts batches in [0, 2^53]");
+  }
+  if (auto it = state.find(prefix + "running_var"); it != state.end()) {
+    const std::vector<double> v = it->second.to_vector<double>();
+    for (size_t k = 0; k < v.size(); ++k)
+      if (v[k] < 0) {
+        std::ostringstream os;
+        os << "'" << it->first << "' has the negative variance " << v[k] << " for channel " << k
+           << "; " << describe() << " needs variances >= 0";
+        problems.push_back(os.str());
+        break;
+      }
+  }
 }
 
 std::string BatchNorm::describe() const {

@@ -55,7 +55,17 @@ class BatchNorm : public Module {
   /// e.g. "BatchNorm1d(400, eps 0.001)": the options that differ from the defaults.
   std::string describe() const override;
 
+  /// The largest num_batches_tracked a checkpoint may carry: 2^53, the last count a double
+  /// (the momentum 1 / batches) still tells apart from its successor.
+  static constexpr int64_t kMaxBatchesTracked = int64_t{1} << 53;
+
  protected:
+  /// Refuses a loaded num_batches_tracked outside [0, kMaxBatchesTracked] and a running_var
+  /// with a negative value: both come only from a corrupt or foreign file, and would turn the
+  /// running statistics into NaN (or overflow the count) on the next step.
+  void check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                   std::vector<std::string>& problems) const override;
+
   /// name: "BatchNorm1d" or "BatchNorm2d"; min_dim..max_dim: the accepted input ranks.
   BatchNorm(const char* name, int min_dim, int max_dim, int64_t num_features,
             const BatchNormOptions& options);

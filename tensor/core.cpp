@@ -2,6 +2,7 @@
 #include "tensor/core.h"
 
 #include <atomic>
+#include <new>
 
 #include "tensor/kernels.h"
 
@@ -15,19 +16,47 @@ void check_extent(const Storage& s, const Shape& shape, const Strides& strides, 
                " differ in length");
   ENCORE_CHECK(offset >= 0, "tensor", "negative offset ", offset);
   int64_t lo = offset, hi = offset;  // element range touched, inclusive
-  bool empty = false;
+  bool empty = false, overflow = false;
   for (int i = 0; i < shape.size(); ++i) {
     ENCORE_CHECK(shape[i] >= 0, "tensor", "negative size in shape ", shape);
     if (shape[i] == 0) empty = true;
-    int64_t span = (shape[i] - 1) * strides[i];
-    (span < 0 ? lo : hi) += span;
+    int64_t span = 0;
+    // A span or end that overflows int64 lies outside any storage.
+    overflow |= __builtin_mul_overflow(shape[i] - (shape[i] > 0), strides[i], &span);
+    overflow |= __builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi);
   }
   if (empty) return;
-  ENCORE_CHECK(lo >= 0 && static_cast<size_t>(hi + 1) * dtype_size(dtype) <= s.nbytes(), "tensor",
+  int64_t end = 0, end_bytes = 0;
+  overflow |= __builtin_add_overflow(hi, 1, &end);
+  overflow |= __builtin_mul_overflow(end, static_cast<int64_t>(dtype_size(dtype)), &end_bytes);
+  ENCORE_CHECK(!overflow && lo >= 0 && static_cast<size_t>(end_bytes) <= s.nbytes(), "tensor",
                "view with shape ", shape, ", strides ", strides, " and offset ", offset,
                " reaches outside its storage of ", s.nbytes(), " bytes");
 }
+
+// Decimal digits of an unsigned 128-bit value (iostreams print no __int128).
+std::string u128_string(unsigned __int128 v) {
+  std::string s;
+  do {
+    s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(v % 10)));
+    v /= 10;
+  } while (v);
+  return s;
+}
+
+constexpr int64_t kMaxBytes = int64_t(1) << 62;
 }  // namespace
+
+int64_t checked_nbytes(const char* op, const Shape& shape, DType dtype) {
+  const int64_t n = checked_numel(op, shape);  // at most 2^62 elements
+  const auto size = static_cast<int64_t>(dtype_size(dtype));
+  using u128 = unsigned __int128;
+  const u128 bytes = static_cast<u128>(n) * static_cast<u128>(size);  // < 2^66: cannot wrap
+  ENCORE_CHECK(bytes <= static_cast<u128>(kMaxBytes), op, "a tensor of shape ", shape,
+               " and dtype ", dtype, " needs ", u128_string(bytes),
+               " bytes, more than the limit of ", kMaxBytes, " (2^62)");
+  return static_cast<int64_t>(bytes);
+}
 
 bool is_row_major(const Shape& shape, const Strides& strides) {
   int64_t expected = 1;
@@ -52,10 +81,15 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, const Shape& shape, const Strid
   impl_->id = next_id.fetch_add(1, std::memory_order_relaxed);
 }
 
-Tensor::Tensor(const Shape& shape, DType dtype) {
-  int64_t n = checked_numel("empty", shape);
+Tensor::Tensor(const Shape& shape, DType dtype, const char* op) {
+  const int64_t bytes = checked_nbytes(op, shape, dtype);
   impl_ = std::make_shared<TensorImpl>();
-  impl_->storage = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dtype));
+  try {
+    impl_->storage = std::make_shared<Storage>(static_cast<size_t>(bytes));
+  } catch (const std::bad_alloc&) {
+    ENCORE_FAIL(op, "out of memory: cannot allocate ", bytes, " bytes for a tensor of shape ",
+                shape, " and dtype ", dtype);
+  }
   impl_->shape = shape;
   impl_->strides = contiguous_strides(shape);
   impl_->dtype = dtype;

@@ -36,8 +36,9 @@ class Tensor {
   /// to lie inside the storage.
   Tensor(std::shared_ptr<Storage> storage, const Shape& shape, const Strides& strides,
          int64_t offset, DType dtype);
-  /// A fresh contiguous tensor of uninitialised memory.
-  Tensor(const Shape& shape, DType dtype);
+  /// A fresh contiguous tensor of uninitialised memory. Throws encore::Error naming op when the
+  /// size passes 2^62 elements or bytes, or the memory cannot be allocated.
+  Tensor(const Shape& shape, DType dtype, const char* op = "empty");
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const { return impl().shape; }
@@ -107,6 +108,9 @@ std::string to_string(const Tensor& t);
 
 /// Shape checks used by many ops.
 bool is_row_major(const Shape& shape, const Strides& strides);
+/// Bytes of a contiguous tensor of this shape and dtype: throws encore::Error naming op when
+/// the elements or the bytes pass 2^62 (no multiplication wraps).
+int64_t checked_nbytes(const char* op, const Shape& shape, DType dtype);
 
 namespace detail {
 [[noreturn]] void fail_undefined(const char* op, const char* what);

@@ -8,10 +8,9 @@
 
 namespace encore {
 
-Tensor empty(const Shape& shape, DType dtype) { return Tensor(shape, dtype); }
-
-Tensor full(const Shape& shape, double value, DType dtype) {
-  Tensor t(shape, dtype);
+namespace {
+Tensor filled(const char* op, const Shape& shape, double value, DType dtype) {
+  Tensor t(shape, dtype, op);
   dispatch(dtype, [&]<class T>() {
     T v = value_cast<T>(value);
     T* p = t.data<T>();
@@ -19,13 +18,20 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   });
   return t;
 }
+}  // namespace
+
+Tensor empty(const Shape& shape, DType dtype) { return Tensor(shape, dtype, "empty"); }
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  return filled("full", shape, value, dtype);
+}
 
 Tensor zeros(const Shape& shape, DType dtype) {
-  Tensor t(shape, dtype);
+  Tensor t(shape, dtype, "zeros");
   std::memset(t.raw_data(), 0, static_cast<size_t>(t.numel()) * dtype_size(dtype));
   return t;
 }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return filled("ones", shape, 1.0, dtype); }
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
 Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype()); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
@@ -54,7 +60,7 @@ Tensor arange(double start, double end, double step, DType dtype) {
   ENCORE_CHECK(span < 1e12, "arange", "range start=", start, " end=", end, " step=", step,
                " is too long");
   int64_t n = std::max<int64_t>(0, static_cast<int64_t>(span));
-  Tensor t({n}, dtype);
+  Tensor t({n}, dtype, "arange");
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (int64_t i = 0; i < n; ++i) p[i] = value_cast<T>(start + double(i) * step);
@@ -64,7 +70,7 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 Tensor linspace(double start, double end, int64_t n, DType dtype) {
   ENCORE_CHECK(n >= 0, "linspace", "negative count ", n);
-  Tensor t({n}, dtype);
+  Tensor t({n}, dtype, "linspace");
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
     double step = n > 1 ? (end - start) / double(n - 1) : 0;
@@ -105,14 +111,14 @@ Tensor tensor(std::initializer_list<double> values, DType dtype) {
 }
 
 Tensor from_buffer(const void* data, const Shape& shape, DType dtype) {
-  Tensor t(shape, dtype);
+  Tensor t(shape, dtype, "from_buffer");
   if (t.numel() > 0)
     std::memcpy(t.raw_data(), data, static_cast<size_t>(t.numel()) * dtype_size(dtype));
   return t;
 }
 
 Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
-  Tensor t(shape, dtype);
+  Tensor t(shape, dtype, "rand");
   dispatch_float("rand", dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (int64_t i = 0, n = t.numel(); i < n; ++i)
@@ -122,7 +128,7 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double 
 }
 
 Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev) {
-  Tensor t(shape, dtype);
+  Tensor t(shape, dtype, "randn");
   dispatch_float("randn", dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (int64_t i = 0, n = t.numel(); i < n; ++i)
@@ -133,7 +139,7 @@ Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, doubl
 
 Tensor bernoulli(const Shape& shape, double p, Generator& gen, DType dtype) {
   ENCORE_CHECK(p >= 0 && p <= 1, "bernoulli", "probability ", p, " is not in [0, 1]");
-  Tensor t(shape, dtype);
+  Tensor t(shape, dtype, "bernoulli");
   dispatch(dtype, [&]<class T>() {
     T* q = t.data<T>();
     for (int64_t i = 0, n = t.numel(); i < n; ++i) q[i] = gen.uniform() < p ? T(1) : T(0);
@@ -152,7 +158,7 @@ Tensor permutation(int64_t n, Generator& gen) {
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen) {
   ENCORE_CHECK(high > low, "randint", "empty range [", low, ", ", high, ")");
-  Tensor t(shape, DType::i64);
+  Tensor t(shape, DType::i64, "randint");
   int64_t* p = t.data<int64_t>();
   for (int64_t i = 0, n = t.numel(); i < n; ++i)
     p[i] = low + static_cast<int64_t>(gen.below(static_cast<uint64_t>(high - low)));

@@ -14,8 +14,14 @@ namespace encore::io {
 /// sizes and data) into a tensor of dtype out (values converted, not scaled).
 Tensor read_idx(const std::string& path, DType out = DType::f32);
 
-/// Reads a PNG (or any format stb_image reads) as f32 (C, H, W) in [0, 1]; channels = 0 keeps
-/// the file's channel count, else converts to 1 (grey), 3 or 4.
+/// The largest image read_image decodes, in pixels (width x height): 2^26, e.g. 8192 x 8192,
+/// at most 1 GiB as f32 RGBA.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+/// Reads a PNG (8 or 16 bits per channel, grey, grey + alpha, RGB, RGBA or palette) as f32
+/// (C, H, W) in [0, 1]; channels = 0 keeps the file's channel count, else converts to 1
+/// (grey), 3 or 4. Throws encore::Error naming the path for a file that is not a PNG, is
+/// truncated or corrupt (a chunk past the end, a wrong CRC, no IEND), or is larger than
+/// kMaxImagePixels; other formats are refused.
 Tensor read_image(const std::string& path, int channels = 0);
 /// Writes (H, W) or (C, H, W) with C in {1, 3, 4}, values in [0, 1] (clamped), as a PNG.
 void write_png(const std::string& path, const Tensor& image);

@@ -105,16 +105,22 @@ void Optimizer::step(const Tensors& grads) {
                " gradients for ", params_.size(), " parameters");
   // Check everything first: a throw must not leave some parameters updated.
   for (size_t i = 0; i < params_.size(); ++i)
-    if (grads[i].defined())
+    if (grads[i].defined()) {
       ENCORE_CHECK(grads[i].shape() == params_[i].shape(), op.c_str(), "gradient ", i,
                    " has shape ", grads[i].shape(), " but its parameter has shape ",
                    params_[i].shape());
+      // A gradient of another dtype is a mistake upstream (e.g. an f64 loss for f32 weights);
+      // converting it silently would hide it.
+      ENCORE_CHECK(grads[i].dtype() == params_[i].dtype(), op.c_str(), "gradient ", i,
+                   " has dtype ", grads[i].dtype(), " but its parameter (shape ",
+                   params_[i].shape(), ") has dtype ", params_[i].dtype());
+    }
   NoGrad no_grad;
   ++steps_;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     Tensor& p = params_[i];
-    Tensor g = grads[i].to(p.dtype()).contiguous();
+    Tensor g = grads[i].contiguous();
     update(i, p, g);
     p.storage()->bump_version();
   }

@@ -1,10 +1,16 @@
-// Images: reading (any format stb_image reads) into f32 (C, H, W) in [0, 1], writing PNGs from
-// (H, W) or (C, H, W) tensors of any float dtype, and tiling a batch of images into a grid.
-// PNGs are encoded in memory and written atomically (temp file beside the target, rename).
+// Images: reading PNGs into f32 (C, H, W) in [0, 1], writing PNGs from (H, W) or (C, H, W)
+// tensors of any float dtype, and tiling a batch of images into a grid. PNGs are encoded in
+// memory and written atomically (temp file beside the target, rename).
+//
+// A file is checked before stb decodes it: the PNG signature (stb is compiled with its PNG
+// decoder only, so no other format's decoder sees the bytes), every chunk inside the file with
+// a correct CRC, IEND present (a truncated file has none), and the size from the header
+// against kMaxImagePixels, so a small hostile file cannot ask for gigabytes.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "tensor/creation.h"
@@ -24,6 +30,9 @@
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 #pragma GCC diagnostic ignored "-Wconversion"
 #define STB_IMAGE_STATIC
+#define STBI_ONLY_PNG
+// stb's own bound on a side; ours (kMaxImagePixels, checked first) is tighter.
+#define STBI_MAX_DIMENSIONS (1 << 24)
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -57,6 +66,93 @@ Tensor as_nchw(const char* op, const Tensor& images) {
   return x;
 }
 
+uint32_t be32(const unsigned char* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
+}
+
+/// CRC-32 (ISO 3309, polynomial 0xEDB88320 reflected) as PNG chunks carry it.
+uint32_t crc32(const unsigned char* p, size_t n) {
+  static const auto table = [] {
+    std::vector<uint32_t> t(256);
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+/// A chunk type for messages: its four letters, anything else as '?'.
+std::string chunk_name(const unsigned char* type) {
+  std::string s(4, '?');
+  for (int i = 0; i < 4; ++i)
+    if ((type[i] >= 'A' && type[i] <= 'Z') || (type[i] >= 'a' && type[i] <= 'z'))
+      s[static_cast<size_t>(i)] = static_cast<char>(type[i]);
+  return "'" + s + "'";
+}
+
+constexpr unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+
+/// Checks the structure of a PNG file (see the file comment) and returns the bytes to decode:
+/// empty when the file can be decoded as it is, else a copy without its zero-length IDAT
+/// chunks (legal PNG, but stb then copies from a null buffer, undefined behaviour).
+std::vector<unsigned char> check_png(const char* op, const std::string& where,
+                                     const unsigned char* buf, size_t size) {
+  ENCORE_CHECK(size >= 8 && std::memcmp(buf, kPngSignature, 8) == 0, op, where,
+               ": not a PNG file (it does not start with the PNG signature); read_image reads "
+               "PNG only");
+  size_t pos = 8, idat_bytes = 0, empty_idats = 0;
+  bool first = true, ended = false;
+  while (!ended) {
+    ENCORE_CHECK(size - pos >= 12, op, where, ": truncated PNG: the file ends at byte ", size,
+                 " before its IEND chunk");
+    const uint32_t length = be32(buf + pos);
+    const unsigned char* type = buf + pos + 4;
+    const std::string name = chunk_name(type);
+    ENCORE_CHECK(length <= 0x7FFFFFFFu, op, where, ": corrupt PNG: chunk ", name, " at byte ", pos,
+                 " has length ", length, " (at most 2^31 - 1)");
+    ENCORE_CHECK(length <= size - pos - 12, op, where, ": truncated PNG: chunk ", name, " at byte ",
+                 pos, " needs ", length + 12, " bytes, the file has ", size - pos, " left");
+    ENCORE_CHECK(crc32(type, length + 4) == be32(type + 4 + length), op, where,
+                 ": corrupt PNG: chunk ", name, " at byte ", pos, " fails its CRC check");
+    const bool is_ihdr = std::memcmp(type, "IHDR", 4) == 0;
+    ENCORE_CHECK(first == is_ihdr, op, where, ": corrupt PNG: ",
+                 first ? "the first chunk is " + name + ", not IHDR" : "a second IHDR chunk");
+    if (is_ihdr) {
+      ENCORE_CHECK(length == 13, op, where, ": corrupt PNG: IHDR has length ", length, ", not 13");
+      const int64_t w = be32(type + 4), h = be32(type + 8);
+      ENCORE_CHECK(w > 0 && h > 0, op, where, ": corrupt PNG: image of ", w, " x ", h, " pixels");
+      // Each side is at most 2^32 - 1, so w * h cannot wrap once both are within the limit.
+      ENCORE_CHECK(w <= kMaxImagePixels && h <= kMaxImagePixels && w * h <= kMaxImagePixels, op,
+                   where, ": image of ", w, " x ", h,
+                   " pixels is larger than kMaxImagePixels = ", kMaxImagePixels);
+    }
+    if (std::memcmp(type, "IDAT", 4) == 0) {
+      idat_bytes += length;
+      empty_idats += length == 0;
+    }
+    ended = std::memcmp(type, "IEND", 4) == 0;
+    first = false;
+    pos += size_t{length} + 12;
+  }
+  ENCORE_CHECK(idat_bytes > 0, op, where, ": corrupt PNG: no image data (no IDAT chunk ",
+               "with bytes)");
+  std::vector<unsigned char> copy;
+  if (empty_idats == 0) return copy;
+  copy.assign(buf, buf + 8);
+  for (size_t at = 8; at < pos;) {
+    const size_t chunk = size_t{be32(buf + at)} + 12;
+    if (!(chunk == 12 && std::memcmp(buf + at + 4, "IDAT", 4) == 0))
+      copy.insert(copy.end(), buf + at, buf + at + chunk);
+    at += chunk;
+  }
+  return copy;
+}
+
 /// a * b + c in int64, throwing naming op when it overflows.
 int64_t mul_add(const char* op, int64_t a, int64_t b, int64_t c) {
   int64_t r = 0;
@@ -76,10 +172,16 @@ Tensor read_image(const std::string& path, int channels) {
   detail::FileBytes file = detail::read_file(op, path);
   ENCORE_CHECK(file.size <= size_t{INT_MAX}, op, where, ": file of ", file.size,
                " bytes is too large to decode");
-  const auto* buf = file.data.get();
-  const int len = static_cast<int>(file.size);
-  const bool wide = stbi_is_16_bit_from_memory(buf, len) != 0;
+  const std::vector<unsigned char> cleaned = check_png(op, where, file.data.get(), file.size);
+  const auto* buf = cleaned.empty() ? file.data.get() : cleaned.data();
+  const int len = static_cast<int>(cleaned.empty() ? file.size : cleaned.size());
   int w = 0, h = 0, file_channels = 0;
+  // The size again from stb's own reading of the header, against the same limit.
+  ENCORE_CHECK(stbi_info_from_memory(buf, len, &w, &h, &file_channels) != 0, op, where,
+               ": cannot decode the image: ", stbi_failure_reason());
+  ENCORE_CHECK(w > 0 && h > 0 && int64_t{w} * h <= kMaxImagePixels, op, where, ": image of ", w,
+               " x ", h, " pixels is larger than kMaxImagePixels = ", kMaxImagePixels);
+  const bool wide = stbi_is_16_bit_from_memory(buf, len) != 0;
   void* pixels =
       wide
           ? static_cast<void*>(stbi_load_16_from_memory(buf, len, &w, &h, &file_channels, channels))

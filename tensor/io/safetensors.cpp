@@ -21,10 +21,15 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <string>
 #include <system_error>
 
 #include "tensor/creation.h"
@@ -52,6 +57,90 @@ struct FdGuard {
     if (fd >= 0) ::close(fd);
   }
 };
+
+/// The temp files this process is writing now, so that cleaning up after interrupted saves
+/// never removes one that another thread of this process is still writing.
+struct ActiveTemps {
+  std::mutex mu;
+  std::set<std::string> names;
+};
+ActiveTemps& active_temps() {
+  static ActiveTemps* a = new ActiveTemps;  // leaked: saves may run during static destruction
+  return *a;
+}
+
+/// A path made absolute and normal, so two spellings of one file compare equal.
+std::string normal_path(const std::filesystem::path& p) {
+  std::error_code ec;
+  const std::filesystem::path a = std::filesystem::absolute(p, ec);
+  return (ec ? p : a).lexically_normal().string();
+}
+
+/// Registers a temp file as being written for the guard's lifetime.
+struct ActiveTemp {
+  std::string name;
+  explicit ActiveTemp(const std::string& path) : name(normal_path(path)) {
+    std::lock_guard<std::mutex> lock(active_temps().mu);
+    active_temps().names.insert(name);
+  }
+  ~ActiveTemp() {
+    std::lock_guard<std::mutex> lock(active_temps().mu);
+    active_temps().names.erase(name);
+  }
+  ActiveTemp(const ActiveTemp&) = delete;
+  ActiveTemp& operator=(const ActiveTemp&) = delete;
+};
+
+/// The pid in a temp file name "<base>.tmp.<pid>.<n>", or 0 when name is not one for base.
+pid_t temp_pid(const std::string& name, const std::string& base) {
+  const std::string head = base + ".tmp.";
+  if (name.size() <= head.size() || name.compare(0, head.size(), head) != 0) return 0;
+  const std::string rest = name.substr(head.size());
+  const size_t dot = rest.find('.');
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (dot == std::string::npos || !digits(rest.substr(0, dot)) || !digits(rest.substr(dot + 1)))
+    return 0;
+  return static_cast<pid_t>(std::stol(rest.substr(0, dot)));
+}
+
+/// A live process's temp file left untouched this long belongs to no save in progress (a
+/// save writes and fsyncs continuously), e.g. after the pid was reused by another process.
+constexpr auto kStaleTempAge = std::chrono::minutes(10);
+
+/// Removes what interrupted saves to path left beside it, "<path>.tmp.<pid>.<n>": files of a
+/// process that is gone; of this process's pid that no thread here is writing (a killed run
+/// whose pid was reused by this one, common in containers); and of another live pid untouched
+/// for kStaleTempAge. Best effort: a file that cannot be examined or removed is left.
+void remove_interrupted_temps(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string base = target.filename().string();
+  const pid_t self = ::getpid();
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const pid_t pid = temp_pid(name, base);
+    if (pid <= 0 || !it->is_regular_file(ec)) continue;
+    bool remove = false;
+    if (pid == self) {
+      std::lock_guard<std::mutex> lock(active_temps().mu);
+      remove = !active_temps().names.count(normal_path(it->path()));
+    } else if (::kill(pid, 0) != 0 && errno == ESRCH) {
+      remove = true;
+    } else {
+      const auto modified = fs::last_write_time(it->path(), ec);
+      remove = !ec && now - modified > kStaleTempAge;
+    }
+    if (remove) fs::remove(it->path(), ec);
+    ec.clear();
+  }
+}
 
 }  // namespace
 
@@ -90,8 +179,10 @@ void write_file_atomic(const char* op, const std::string& path,
   static std::atomic<uint64_t> counter{0};
   std::string tmp;
   FdGuard guard;
+  std::optional<ActiveTemp> active;  // registered before it exists, until renamed or removed
   for (int attempt = 0; guard.fd < 0; ++attempt) {
     tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    active.emplace(tmp);
     guard.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (guard.fd < 0 && (errno != EEXIST || attempt >= 100))
       ENCORE_FAIL(op, quoted(path), ": cannot create the temp file ", quoted(tmp), ": ",
@@ -123,6 +214,9 @@ void write_file_atomic(const char* op, const std::string& path,
   if (dir.empty()) dir = ".";
   FdGuard dir_guard{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (dir_guard.fd >= 0) (void)::fsync(dir_guard.fd);
+  // A save killed between creating its temp file and the rename leaves the temp file behind;
+  // the next successful save to the same path removes it.
+  remove_interrupted_temps(path);
 }
 
 }  // namespace detail

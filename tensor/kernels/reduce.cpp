@@ -172,24 +172,36 @@ struct ExtremeOp {
       for (int64_t i = 0; i < n; ++i) a = step(a, p[i * s]);
       return a;
     }
-    T m = init();
+    // NOTE: kLanes independent running extremes, merged at the end. The lane loop is a
+    // compare-select per lane, which GCC and clang both vectorise; a `#pragma omp simd
+    // reduction(max : m)` over the same select is vectorised by GCC only, and clang reports
+    // the refused pragma as a warning (-Wpass-failed).
+    constexpr int64_t kLanes = 16;
+    T m[kLanes];
+    int nan[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) {
+      m[j] = init();
+      nan[j] = 0;
+    }
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int64_t j = 0; j < kLanes; ++j) {
+        const T v = p[i + j];
+        m[j] = (IsMax ? v > m[j] : v < m[j]) ? v : m[j];
+        nan[j] |= v != v;
+      }
     int nans = 0;
-    if constexpr (IsMax) {
-#pragma omp simd reduction(max : m) reduction(+ : nans)
-      for (int64_t i = 0; i < n; ++i) {
-        m = p[i] > m ? p[i] : m;
-        nans += p[i] != p[i];
-      }
-    } else {
-#pragma omp simd reduction(min : m) reduction(+ : nans)
-      for (int64_t i = 0; i < n; ++i) {
-        m = p[i] < m ? p[i] : m;
-        nans += p[i] != p[i];
-      }
+    for (; i < n; ++i) {
+      m[0] = (IsMax ? p[i] > m[0] : p[i] < m[0]) ? p[i] : m[0];
+      nans |= p[i] != p[i];
+    }
+    for (int64_t j = 0; j < kLanes; ++j) {
+      a = (IsMax ? m[j] > a : m[j] < a) ? m[j] : a;
+      nans |= nan[j];
     }
     if constexpr (!std::is_integral_v<T>)
       if (nans) return std::numeric_limits<T>::quiet_NaN();
-    return step(a, m);
+    return a;
   }
   static T finish(A a, int64_t) { return a; }
 };

@@ -230,9 +230,11 @@ TEST_CASE("reduce: gradcheck of sum_to") {
   const std::vector<std::pair<Shape, Shape>> cases = {{{2, 3, 4}, {4}},       {{2, 3, 4}, {3, 1}},
                                                       {{2, 3, 4}, {1, 1, 4}}, {{2, 3, 4}, {}},
                                                       {{2, 3, 4}, {2, 1, 4}}, {{3, 4}, {3, 4}}};
-  for (const auto& [from, to] : cases)
+  for (const auto& [from, to_binding] : cases) {
+    const Shape& to = to_binding;  // clang 14 cannot capture a structured binding
     check_grad("sum_to " + to_string(from) + " -> " + to_string(to),
                [&](const Tensors& x) { return sum_to(x[0], to); }, {uniform(from)});
+  }
   check_grad("sum_to of a transposed view",
              [](const Tensors& x) {
                return sum_to(transpose(x[0], 0, 1), {1, 3});

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -176,9 +177,10 @@ void check_resume(const std::string& kind, int64_t stop, int64_t total, bool wit
 
   std::map<std::string, std::string> resumed = bytes_of(net_c), straight = bytes_of(net_d);
   REQUIRE(resumed.size() == straight.size());
-  for (const auto& [name, b] : straight) {
+  for (const auto& entry : straight) {
+    const std::string& name = entry.first;
     CAPTURE(name);
-    CHECK(resumed.at(name) == b);  // bitwise
+    CHECK(resumed.at(name) == entry.second);  // bitwise
   }
   CHECK(opt_c->steps() == total);
   CHECK(straight != at_stop);  // the M steps did move the weights
@@ -543,4 +545,47 @@ TEST_CASE("checkpoint: interchange with Python (numpy reads our file, we read nu
     CHECK(contains(e, file));
     CHECK(contains(e, "unexpected key 'fc.weight'"));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temp files of interrupted saves
+
+TEST_CASE("a save removes the temp files interrupted saves to the same path left") {
+  TempDir dir;
+  const std::string target = dir.file("run.ckpt");
+  const std::string base = "run.ckpt.tmp.";
+  // A pid that has exited: a child that is reaped at once.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = std::to_string(child), self = std::to_string(::getpid());
+  auto touch = [&](const std::string& name) {
+    std::ofstream(dir.file(name)) << "partial";
+    return name;
+  };
+  const std::string of_dead = touch(base + dead + ".3");
+  const std::string of_self = touch(base + self + ".999999");  // a reused pid, not ours now
+  const std::string of_live = touch(base + "1.0");             // pid 1 is alive: kept
+  const std::string old_live = touch(base + "1.1");            // alive but untouched for hours
+  fs::last_write_time(dir.file(old_live), fs::file_time_type::clock::now() - std::chrono::hours(3));
+  const std::vector<std::string> kept = {
+      touch("other.ckpt.tmp." + dead + ".0"),  // another target's
+      touch(base + "x.1"),
+      touch(base + dead),
+      touch(base + dead + ".1.2"),
+      touch("run.ckpt.tmp"),
+  };
+
+  nn::Linear model(2, 3);
+  model.save(target);
+  CHECK(fs::exists(target));
+  CHECK_FALSE(fs::exists(dir.file(of_dead)));
+  CHECK_FALSE(fs::exists(dir.file(of_self)));
+  CHECK_FALSE(fs::exists(dir.file(old_live)));
+  CHECK(fs::exists(dir.file(of_live)));
+  for (const std::string& name : kept) CHECK_MESSAGE(fs::exists(dir.file(name)), name);
+  // The saved file itself is intact and loads.
+  nn::Linear again(2, 3);
+  CHECK(again.load(target).missing.empty());
 }

@@ -96,10 +96,11 @@ void check_case(const std::string& name, const json& c, DType dt, double atol, d
   Built layer = build(c, dt);
   {
     NoGrad no_grad;
-    for (auto& [pname, p] : layer.module->named_parameters()) {
+    for (auto& named : layer.module->named_parameters()) {
+      const std::string& pname = named.first;
       INFO(name << ": parameter " << pname);
       REQUIRE(c.at("params").contains(pname));
-      p.copy_(json_tensor(c.at("params").at(pname), dt));
+      named.second.copy_(json_tensor(c.at("params").at(pname), dt));
     }
   }
   REQUIRE(layer.module->named_parameters().size() == c.at("params").size());
@@ -677,4 +678,17 @@ TEST_CASE("init convention: one switch for every layer's default initialisation"
     for (size_t i = 0; i < lstm.parameters().size(); ++i)
       CHECK(values(lstm.parameters()[i]) == values(keras_lstm.parameters()[i]));
   }
+}
+
+TEST_CASE("Linear with a weight too large to exist throws naming Linear and the bytes") {
+  const int64_t half = int64_t{1} << 31;
+  // 2^62 weights of 4 bytes: 2^64 bytes, which wrapped to a 64-byte storage before.
+  CHECK_THROWS_WITH_AS(nn::Linear(half, half),
+                       "Linear: a tensor of shape [2147483648, 2147483648] and dtype f32 needs "
+                       "18446744073709551616 bytes, more than the limit of 4611686018427387904 "
+                       "(2^62)",
+                       Error);
+  // Large but representable: the allocation fails, and says so naming the layer.
+  CHECK_THROWS_WITH_AS(nn::Linear(half, half / 4, {.bias = false}),
+                       doctest::Contains("Linear: out of memory: cannot allocate"), Error);
 }

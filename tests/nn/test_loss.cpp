@@ -329,3 +329,47 @@ TEST_CASE("loss: binary_cross_entropy rejects p outside [0, 1]") {
       nn::binary_cross_entropy(from_vector<double>({0.5, nan}, {2}), zeros({2}, DType::f64)),
       "binary_cross_entropy: p must lie in [0, 1], got nan at flat index 1 of p [2]", Error);
 }
+
+TEST_CASE("loss: errors name the loss the user called, not the op inside it") {
+  using doctest::Contains;
+  const Tensor logits = zeros({4, 5});
+  // A label out of range used to say "gather: index 5 is out of range...".
+  CHECK_THROWS_WITH_AS(nn::cross_entropy(logits, tensor({0, 1, 5, 2}, DType::i64)),
+                       "cross_entropy: label 5 (sample 2) is out of range for 5 classes (logits "
+                       "[4, 5])",
+                       Error);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy(logits, tensor({0, -1, 1, 2}, DType::i64)),
+                       Contains("cross_entropy: label -1 (sample 1)"), Error);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy(zeros({2, 3}, DType::i64), tensor({0, 1}, DType::i64)),
+                       Contains("cross_entropy: logits must be f32 or f64, got i64"), Error);
+  // An empty batch used to say "mean: cannot reduce over an empty dim".
+  const std::string empty = "the mean over an empty batch is undefined";
+  CHECK_THROWS_WITH_AS(nn::cross_entropy(zeros({0, 5}), zeros({0}, DType::i64)),
+                       Contains(("cross_entropy: " + empty).c_str()), Error);
+  CHECK_THROWS_WITH_AS(nn::mse_loss(zeros({0, 3}), zeros({0, 3})),
+                       Contains(("mse_loss: " + empty).c_str()), Error);
+  CHECK_THROWS_WITH_AS(nn::binary_cross_entropy(zeros({0}), zeros({0})),
+                       Contains(("binary_cross_entropy: " + empty).c_str()), Error);
+  CHECK_THROWS_WITH_AS(nn::bce_with_logits(zeros({0}), zeros({0})),
+                       Contains(("bce_with_logits: " + empty).c_str()), Error);
+  CHECK_THROWS_WITH_AS(nn::gaussian_kl(zeros({0, 2}), zeros({0, 2})),
+                       Contains(("gaussian_kl: " + empty).c_str()), Error);
+  // Summed, an empty batch is a loss of 0.
+  CHECK(nn::mse_loss(zeros({0, 3}), zeros({0, 3}), nn::Reduction::sum).item() == 0);
+  CHECK(nn::cross_entropy(zeros({0, 5}), zeros({0}, DType::i64), nn::Reduction::sum).item() == 0);
+  // i64 inputs used to say "mean: dtype i64".
+  CHECK_THROWS_WITH_AS(nn::mse_loss(ones({2, 2}, DType::i64), ones({2, 2}, DType::i64)),
+                       "mse_loss: prediction (i64) and target (i64) must be f32 or f64", Error);
+  CHECK_THROWS_WITH_AS(nn::mse_loss(ones({2}), Tensor()), Contains("mse_loss: "), Error);
+}
+
+TEST_CASE("loss: BatchNorm1d and BatchNorm2d name themselves for an i64 input") {
+  nn::BatchNorm1d bn1(3);
+  CHECK_THROWS_WITH_AS(bn1.forward(ones({4, 3}, DType::i64)),
+                       "BatchNorm1d: input of shape [4, 3] has dtype i64; expected f32 or f64",
+                       Error);
+  nn::BatchNorm2d bn2(2);
+  CHECK_THROWS_WITH_AS(bn2.forward(ones({1, 2, 3, 3}, DType::i64)),
+                       doctest::Contains("BatchNorm2d: input of shape [1, 2, 3, 3] has dtype i64"),
+                       Error);
+}

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -188,7 +189,9 @@ TEST_CASE("save -> load round trip") {
   CHECK(report.unexpected.empty());
   auto sa = a.state_dict(), sb = b.state_dict();
   REQUIRE(sa.size() == sb.size());
-  for (auto& [name, t] : sa) {
+  for (auto& entry : sa) {
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     INFO(name);
     CHECK(same_values(t, sb.at(name)));
     CHECK(t.dtype() == sb.at(name).dtype());
@@ -245,6 +248,37 @@ TEST_CASE("loading reports every problem at once") {
     CHECK(contains(error_of([&] { net.load(file.str(), false); }),
                    "'head.weight' has dtype f64 in the file but f32 in the model"));
   }
+}
+
+TEST_CASE("loading checks BatchNorm's values, not only their shapes") {
+  Net net(1);
+  std::map<std::string, Tensor> good;
+  for (auto& [n, t] : net.state_dict()) good.emplace(n, t.clone());
+  const std::vector<float> before = net.state_dict().at("enc.fc.weight").to_vector<float>();
+  auto load_with = [&](const std::string& key, const Tensor& value) {
+    std::map<std::string, Tensor> state = good;
+    state.at(key) = value;
+    return error_of([&] { net.load_state_dict(state); });
+  };
+  const std::string count = "enc.bn.num_batches_tracked";
+  // -1 made the running mean NaN on the next step (momentum 1 / 0); INT64_MAX overflowed.
+  CHECK(contains(load_with(count, scalar(-1, DType::i64)),
+                 "'enc.bn.num_batches_tracked' is -1; BatchNorm1d(3) counts batches in [0, 2^53]"));
+  CHECK(contains(load_with(count, from_vector(std::vector<int64_t>{INT64_MAX}, Shape{})),
+                 "'enc.bn.num_batches_tracked' is 9223372036854775807"));
+  CHECK(
+      contains(load_with(count, scalar(double(nn::BatchNorm::kMaxBatchesTracked) * 2, DType::i64)),
+               "counts batches in [0, 2^53]"));
+  CHECK(contains(load_with("enc.bn.running_var", tensor({1, -0.5, 1})),
+                 "'enc.bn.running_var' has the negative variance -0.5 for channel 1"));
+  // A rejected load copies nothing.
+  CHECK(net.state_dict().at("enc.fc.weight").to_vector<float>() == before);
+  CHECK(net.state_dict().at(count).item<int64_t>() == 0);
+  // The limits themselves load.
+  CHECK(load_with(count, scalar(double(nn::BatchNorm::kMaxBatchesTracked), DType::i64)) ==
+        "(no error)");
+  CHECK(net.state_dict().at(count).item<int64_t>() == nn::BatchNorm::kMaxBatchesTracked);
+  CHECK(load_with("enc.bn.running_var", zeros({3})) == "(no error)");
 }
 
 TEST_CASE("loading a truncated or missing file throws a clear error") {

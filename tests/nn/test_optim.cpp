@@ -151,7 +151,9 @@ TEST_CASE("optim: AdamW's designated-initialiser options keep weight_decay = 0.0
 // State
 
 TEST_CASE("optim: state_dict / load_state_dict mid-run continues identically") {
-  for (const auto& [name, c] : fixtures().at("optimizers").at("cases").items()) {
+  for (const auto& item : fixtures().at("optimizers").at("cases").items()) {
+    const std::string& name = item.key();
+    const auto& c = item.value();
     INFO(name);
     Tensors ps = initial_params(DType::f64);
     auto a = make_optimizer(c.at("optimizer"), c.at("options"), ps);
@@ -174,8 +176,11 @@ TEST_CASE("optim: state_dict / load_state_dict mid-run continues identically") {
       check_step(name + " (resumed)", c, s, qs, 1e-15, 1e-12);
       for (size_t i = 0; i < ps.size(); ++i) CHECK(same_values(ps[i], qs[i]));
     }
-    for (const auto& [k, t] : b->state_dict())
+    for (const auto& entry : b->state_dict()) {
+      const std::string& k = entry.first;  // not bound: clang 14 cannot capture bindings
+      const Tensor& t = entry.second;
       if (k != "step") CHECK_MESSAGE(same_values(t, a->state_dict().at(k)), k);
+    }
   }
 }
 
@@ -272,7 +277,11 @@ TEST_CASE("optim: load_state_dict checks names, shapes and counters before chang
   // Nothing changed.
   CHECK(opt.steps() == 1);
   CHECK(opt.lr() == 0.01);
-  for (const auto& [k, t] : opt.state_dict()) CHECK_MESSAGE(same_values(t, good.at(k)), k);
+  for (const auto& entry : opt.state_dict()) {
+    const std::string& k = entry.first;  // not bound: clang 14 cannot capture bindings
+    const Tensor& t = entry.second;
+    CHECK_MESSAGE(same_values(t, good.at(k)), k);
+  }
 
   // Loading restores lr and the step counter; f32 state loads into f64 parameters.
   auto s32 = good;
@@ -303,8 +312,11 @@ TEST_CASE("optim: a skipped gradient leaves its parameter and state unchanged") 
     CHECK(ps[1].to_vector<double>() == before);
     CHECK(ps[1].version() == version);
     CHECK(!same_values(ps[0], json_tensor(fixtures().at("optimizers").at("init").at(0))));
-    for (const auto& [k, t] : opt->state_dict())
+    for (const auto& entry : opt->state_dict()) {
+      const std::string& k = entry.first;  // not bound: clang 14 cannot capture bindings
+      const Tensor& t = entry.second;
       if (k.rfind("1.", 0) == 0) CHECK_MESSAGE(same_values(t, state.at(k)), k);
+    }
     CHECK(opt->steps() == 2);
   }
   // All gradients undefined: nothing moves, the counter still advances.
@@ -417,8 +429,16 @@ TEST_CASE("optim: a wrong number or shape of gradients throws and changes nothin
   CHECK(ps[0].to_vector<double>() == p0);
   CHECK(opt.steps() == 0);
   CHECK(opt.state_dict().size() == before.size());
-  // An f32 gradient for an f64 parameter is converted.
-  opt.step({ones({2, 3}, DType::f32), Tensor()});
+  // A gradient of another dtype is refused, not converted: it is a mistake upstream.
+  CHECK_THROWS_WITH_AS(opt.step({ones({2, 3}, DType::f32), Tensor()}),
+                       "Adam: gradient 0 has dtype f32 but its parameter (shape [2, 3]) has dtype "
+                       "f64",
+                       Error);
+  CHECK_THROWS_WITH_AS(opt.step({ones({2, 3}, DType::i64), Tensor()}),
+                       doctest::Contains("gradient 0 has dtype i64"), Error);
+  CHECK(ps[0].to_vector<double>() == p0);
+  CHECK(opt.steps() == 0);
+  opt.step({ones({2, 3}, DType::f64), Tensor()});
   // First Adam step moves each element by lr * sign(g) (up to eps): p - 0.1.
   std::vector<double> p1 = ps[0].to_vector<double>();
   for (size_t i = 0; i < p0.size(); ++i) CHECK(p1[i] == doctest::Approx(p0[i] - 0.1).epsilon(1e-9));

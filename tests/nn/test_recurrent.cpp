@@ -367,9 +367,10 @@ TEST_CASE("LSTM/GRU init: PyTorch's uniform and Keras' glorot/orthogonal/forget 
     Generator gen(1);
     nn::LSTM lstm(in, hs, {.num_layers = 2, .gen = &gen});
     double bound = 1 / std::sqrt(double(hs));
-    for (auto& [name, p] : lstm.named_parameters()) {
+    for (auto& named : lstm.named_parameters()) {
+      const std::string& name = named.first;
       CAPTURE(name);
-      std::vector<double> v = p.to_vector<double>();
+      std::vector<double> v = named.second.to_vector<double>();
       double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
       CHECK(lo >= -bound);
       CHECK(hi <= bound);

@@ -43,3 +43,54 @@ TEST_CASE("creation: random tensors also take (shape, dtype, generator)") {
   CHECK(randn({2}).dtype() == DType::f32);
   CHECK(randn({2}, a).dtype() == DType::f32);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sizes that do not fit: the element count and the byte size are computed with checked
+// arithmetic, so a size whose bytes wrap (2^62 f32 elements are 2^64 bytes, 0 mod 2^64) throws
+// naming the op and the bytes instead of returning a tensor over a tiny storage.
+
+TEST_CASE("creation: sizes whose bytes pass 2^62 throw naming the op and the bytes") {
+  using doctest::Contains;
+  const int64_t big = int64_t{1} << 62, half = int64_t{1} << 31;
+  CHECK_THROWS_WITH_AS(ones({big}), Contains("ones: a tensor of shape [4611686018427387904]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ones({big}), Contains("needs 18446744073709551616 bytes"), Error);
+  CHECK_THROWS_WITH_AS(zeros({half, half}),
+                       "zeros: a tensor of shape [2147483648, 2147483648] and dtype f32 needs "
+                       "18446744073709551616 bytes, more than the limit of 4611686018427387904 "
+                       "(2^62)",
+                       Error);
+  CHECK_THROWS_WITH_AS(empty({big}, DType::f64), Contains("empty: "), Error);
+  CHECK_THROWS_WITH_AS(full({half, half}, 2.0), Contains("full: "), Error);
+  CHECK_THROWS_WITH_AS(randint(0, 3, {half, half}, default_generator()), Contains("randint: "),
+                       Error);
+  CHECK_THROWS_WITH_AS(randn({half, half}), Contains("randn: "), Error);
+  CHECK_THROWS_WITH_AS(rand({half, half}), Contains("rand: "), Error);
+  CHECK_THROWS_WITH_AS(bernoulli({half, half}, 0.5), Contains("bernoulli: "), Error);
+  // Past 2^62 elements (the product itself would wrap int64): rejected before any bytes.
+  CHECK_THROWS_WITH_AS(zeros({big, 4, 4}), Contains("zeros: shape [4611686018427387904, 4, 4]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(zeros({half, half, half, half}), Contains("too many elements"), Error);
+  CHECK_THROWS_WITH_AS(zeros({-1, 3}), Contains("zeros: negative size"), Error);
+  // At and under the limit the count is exact.
+  CHECK(checked_nbytes("t", {big / 8}, DType::f64) == big);
+  CHECK(checked_nbytes("t", {0, big, big}, DType::f64) == 0);
+  CHECK(checked_nbytes("t", {}, DType::f32) == 4);
+}
+
+TEST_CASE("creation: an allocation the machine cannot serve is an encore::Error with the bytes") {
+  using doctest::Contains;
+  // 2^61 bytes: within the arithmetic limit, but beyond any x86-64 or arm64 address space, so
+  // the allocation fails (std::bad_alloc inside) and comes out as an Error naming the bytes.
+  CHECK_THROWS_WITH_AS(empty({int64_t{1} << 58}, DType::f64),
+                       "empty: out of memory: cannot allocate 2305843009213693952 bytes for a "
+                       "tensor of shape [288230376151711744] and dtype f64",
+                       Error);
+  CHECK_THROWS_WITH_AS(zeros({int64_t{1} << 30, int64_t{1} << 29}),
+                       Contains("zeros: out of memory"), Error);
+  // The failed allocation leaves the allocator usable and its statistics balanced.
+  const AllocatorStats before = allocator::stats();
+  CHECK_THROWS_AS(ones({int64_t{1} << 59}), Error);
+  CHECK(allocator::stats().bytes_in_use == before.bytes_in_use);
+  CHECK(ones({3}).to_vector<float>() == std::vector<float>{1, 1, 1});
+}

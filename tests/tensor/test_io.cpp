@@ -319,7 +319,7 @@ TEST_CASE("io: image errors name the problem and the path") {
 
   CHECK_THROWS_WITH_AS(io::read_image(dir.file("missing.png")), Contains("missing.png"), Error);
   write_bytes(p, "this is not an image");
-  CHECK_THROWS_WITH_AS(io::read_image(p), Contains("cannot decode"), Error);
+  CHECK_THROWS_WITH_AS(io::read_image(p), Contains("not a PNG file"), Error);
   io::write_png(p, zeros({2, 2}));
   CHECK_THROWS_WITH_AS(io::read_image(p, 2), Contains("channels is 2"), Error);
   std::string png = read_bytes(p);
@@ -407,7 +407,9 @@ TEST_CASE("io: safetensors round trip") {
   io::SafeTensors out = io::load_safetensors(p);
   CHECK(out.metadata == meta);
   REQUIRE(out.tensors.size() == in.size());
-  for (const auto& [name, t] : in) {
+  for (const auto& entry : in) {
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     CAPTURE(name);
     const Tensor& u = out.tensors.at(name);
     CHECK(u.shape() == t.shape());
