@@ -11,7 +11,6 @@
 // repeats the previous output at masked steps; zeros are what a masked loss expects.)
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
