@@ -64,8 +64,10 @@ Tensor mnist_images(const fs::path& dir, int64_t n) {
 
 void tour(const fs::path& out_dir, const std::string& mnist_dir, uint64_t seed, int64_t count) {
   section("creating tensors");
-  Tensor a = raw::view(encore::arange(0, 12), {3, 4});
-  show("a = arange(0, 12).view(3, 4)", a);
+  // arange's dtype follows NumPy: integer arguments give i64, a floating one gives f32.
+  show("arange(5) (integers: i64)", encore::arange(5));
+  Tensor a = raw::view(encore::arange(0.0, 12.0), {3, 4});
+  show("a = arange(0.0, 12.0).view(3, 4) (floating: f32)", a);
   show("eye(3, 3, f64)", encore::eye(3, 3, DType::f64));
 
   section("views share storage: no copies");
@@ -82,7 +84,7 @@ void tour(const fs::path& out_dir, const std::string& mnist_dir, uint64_t seed, 
   show("after a[:, 0::2].fill_(-1), a itself", a);
 
   section("broadcasting arithmetic");
-  Tensor col = raw::view(encore::arange(1, 4), {3, 1});
+  Tensor col = raw::view(encore::arange(1.0, 4.0), {3, 1});
   Tensor tens = encore::tensor({10, 20, 30, 40});
   show("col (3, 1) * tens (4) -> (3, 4)", raw::binary(BinaryOp::mul, col, tens));
   show("i64 arange(4) + f32 0.5 promotes to f32",
@@ -92,8 +94,8 @@ void tour(const fs::path& out_dir, const std::string& mnist_dir, uint64_t seed, 
   show("sigmoid([-2, 0, 2])", raw::unary(UnaryOp::sigmoid, encore::tensor({-2, 0, 2})));
 
   section("matmul through OpenBLAS");
-  Tensor x = raw::view(encore::arange(0, 6), {2, 3});
-  Tensor w = raw::view(encore::arange(0, 6), {2, 3});  // (out, in) as a Linear layer keeps it
+  Tensor x = raw::view(encore::arange(0.0, 6.0), {2, 3});
+  Tensor w = raw::view(encore::arange(0.0, 6.0), {2, 3});  // (out, in) as a Linear layer keeps it
   show("x @ w^T, the transposed view passed to sgemm as a flag",
        raw::matmul(x, raw::transpose(w, 0, 1)));
   show("linear(x, w, b = [100, 200])", raw::linear(x, w, encore::tensor({100, 200})));
