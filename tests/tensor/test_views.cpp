@@ -130,6 +130,24 @@ TEST_CASE("slice clamps like Python") {
   CHECK(raw::slice(a, 0, 0, 10, 3).to_vector<float>() == std::vector<float>{0, 3, 6, 9});
 }
 
+TEST_CASE("slice: extreme start, end and step do not overflow") {
+  Tensor a = arange(0, 10, 1, DType::f32);
+  CHECK(raw::slice(a, 0, INT64_MIN, INT64_MAX).to_vector<float>() == a.to_vector<float>());
+  CHECK(raw::slice(a, 0, INT64_MIN, INT64_MAX, INT64_MAX).to_vector<float>() ==
+        std::vector<float>{0});
+  CHECK(raw::slice(a, 0, 3, INT64_MAX, INT64_MAX).to_vector<float>() == std::vector<float>{3});
+  CHECK(raw::slice(a, 0, INT64_MAX, INT64_MIN).numel() == 0);
+  CHECK(raw::slice(a, 0, INT64_MAX, INT64_MAX, INT64_MAX).numel() == 0);
+  CHECK(raw::slice(a, 0, INT64_MIN, INT64_MIN).numel() == 0);
+  CHECK(raw::slice(a, 0, -1, INT64_MAX, INT64_MAX).to_vector<float>() == std::vector<float>{9});
+  CHECK_THROWS_AS(raw::slice(a, 0, 0, 10, INT64_MIN), Error);
+  // A strided view sliced with a huge step keeps a usable stride.
+  Tensor m = raw::view(arange(0, 12, 1, DType::f32), {3, 4});
+  Tensor s = raw::slice(m, 1, 1, INT64_MAX, INT64_MAX);  // (3, 1): column 1
+  CHECK(s.shape() == Shape{3, 1});
+  CHECK(s.contiguous().to_vector<float>() == std::vector<float>{1, 5, 9});
+}
+
 TEST_CASE("creation") {
   CHECK(zeros({2, 2}).to_vector<float>() == std::vector<float>(4, 0.0f));
   CHECK(ones({3}, DType::f64).to_vector<double>() == std::vector<double>(3, 1.0));
