@@ -147,10 +147,27 @@ struct ConvTranspose2dOptions {
 /// (N, F, (H-1)s - 2p + d(k-1) + output_pad + 1, ...).
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const ConvTranspose2dOptions& o = {});
-/// x: (N, C, H, W) -> (N, C, H', W'); stride defaults to the kernel size when 0.
+/// The geometry of max_pool2d / avg_pool2d, set with designated initialisers:
+/// `max_pool2d(x, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .ceil_mode =
+/// true})`. As PyTorch: the padding may be at most half the kernel, and with ceil_mode the output
+/// size rounds up, every window still starting inside the input or its left padding (windows
+/// running past the edge read only what lies inside).
+struct Pool2dOptions {
+  int64_t kernel_h = 1, kernel_w = 1;
+  /// 0 means the kernel size (PyTorch's default stride).
+  int64_t stride_h = 0, stride_w = 0;
+  int64_t pad_h = 0, pad_w = 0;
+  bool ceil_mode = false;
+};
+/// Max over windows: x: (N, C, H, W) -> (N, C, H', W'), with
+/// H' = floor((H + 2 pad - kernel) / stride) + 1 (ceil with ceil_mode, see Pool2dOptions).
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o);
+/// Average over windows, padding counted as zeros (count_include_pad, PyTorch's default); a
+/// window running past the padded edge with ceil_mode averages over the part inside it.
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o);
+/// The positional forms: max_pool2d(x, 2, 2) is {.kernel_h = 2, .kernel_w = 2}.
 Tensor max_pool2d(const Tensor& x, int64_t kernel_h, int64_t kernel_w, int64_t stride_h = 0,
                   int64_t stride_w = 0, int64_t pad_h = 0, int64_t pad_w = 0);
-/// Average over windows, padding counted as zeros (count_include_pad, as PyTorch's default).
 Tensor avg_pool2d(const Tensor& x, int64_t kernel_h, int64_t kernel_w, int64_t stride_h = 0,
                   int64_t stride_w = 0, int64_t pad_h = 0, int64_t pad_w = 0);
 /// Nearest-neighbour upsampling by integer factors.

@@ -7,8 +7,14 @@
 //   conv_transpose2d:  y = col2im(W^T (F*kh*kw, C) @ x (N, C, H*W)) [+ b]   (conv2d's dx)
 // max_pool2d finds the argmax with the raw kernel and re-reads the maxima with gather, whose
 // vjp scatters g back to them (and whose second order gathers again). avg_pool2d and
-// upsample_nearest2d are composites of im2col/mean and unsqueeze/expand/reshape.
+// upsample_nearest2d are composites of im2col/mean and unsqueeze/expand/reshape. Every output
+// size and geometry check is tensor/geometry.h's, in checked int64 arithmetic.
+#include <algorithm>
+#include <vector>
+
 #include "autograd/ops.h"
+#include "tensor/creation.h"
+#include "tensor/geometry.h"
 #include "tensor/kernels.h"
 
 namespace encore {
@@ -60,17 +66,6 @@ void check_params(const char* op, const Tensor& x, const Tensor& w, const Tensor
                " but input ", x.shape(), " has dtype ", x.dtype());
 }
 
-/// Output size of a window op along one dim with a message naming the shapes when it is empty.
-int64_t window_out(const char* op, const Shape& x, int64_t in, int64_t k, int64_t stride,
-                   int64_t pad, int64_t dilation) {
-  ENCORE_CHECK(stride > 0 && dilation > 0 && pad >= 0, op, "input ", x, ": stride ", stride,
-               " and dilation ", dilation, " must be positive and padding ", pad, " non-negative");
-  ENCORE_CHECK(in + 2 * pad >= dilation * (k - 1) + 1, op, "input ", x, " is too small: size ", in,
-               " with padding ", pad, " is shorter than the kernel ", k, " with dilation ",
-               dilation);
-  return raw::conv_out_size(op, in, k, stride, pad, dilation);
-}
-
 /// The window geometry shared by im2col, col2im and the pooling kernel.
 raw::Conv2dGeometry geometry(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                              int64_t dh = 1, int64_t dw = 1) {
@@ -92,10 +87,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   check_params("conv2d", x, weight, bias, 1, "(F, C, kh, kw)", 0);
   const Shape& s = x.shape();
   int64_t N = s[0], F = weight.size(0), kh = weight.size(2), kw = weight.size(3);
-  int64_t Ho = window_out("conv2d", s, s[2], kh, o.stride_h, o.pad_h, o.dilation_h);
-  int64_t Wo = window_out("conv2d", s, s[3], kw, o.stride_w, o.pad_w, o.dilation_w);
   raw::Conv2dGeometry geo =
       geometry(kh, kw, o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w);
+  int64_t Ho = window_output_size("conv2d", s, 2, geo.along_h(), false, weight.shape());
+  int64_t Wo = window_output_size("conv2d", s, 3, geo.along_w(), false, weight.shape());
   Tensor cols = im2col_op(x, geo);                       // (N, C*kh*kw, Ho*Wo)
   Tensor w2 = reshape(weight, {F, s[1] * kh * kw});      // (F, C*kh*kw)
   Tensor y = reshape(matmul(w2, cols), {N, F, Ho, Wo});  // (N, F, Ho*Wo) -> (N, F, Ho, Wo)
@@ -109,31 +104,16 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const Shape& s = x.shape();
   int64_t N = s[0], C = s[1], H = s[2], W = s[3];
   int64_t F = weight.size(1), kh = weight.size(2), kw = weight.size(3);
-  ENCORE_CHECK(o.stride_h > 0 && o.stride_w > 0 && o.dilation_h > 0 && o.dilation_w > 0 &&
-                   o.pad_h >= 0 && o.pad_w >= 0,
-               "conv_transpose2d", "input ", s, ", weight ", weight.shape(), ": stride (",
-               o.stride_h, ", ", o.stride_w, ") and dilation (", o.dilation_h, ", ", o.dilation_w,
-               ") must be positive and padding (", o.pad_h, ", ", o.pad_w, ") non-negative");
-  // As PyTorch: output padding resolves which of the sizes mapping onto H the output has, so
-  // it must be smaller than the stride or the dilation.
-  ENCORE_CHECK(o.output_pad_h >= 0 && o.output_pad_w >= 0 &&
-                   (o.output_pad_h < o.stride_h || o.output_pad_h < o.dilation_h) &&
-                   (o.output_pad_w < o.stride_w || o.output_pad_w < o.dilation_w),
-               "conv_transpose2d", "output padding (", o.output_pad_h, ", ", o.output_pad_w,
-               ") must be non-negative and smaller than either the stride (", o.stride_h, ", ",
-               o.stride_w, ") or the dilation (", o.dilation_h, ", ", o.dilation_w, ") for input ",
-               s);
-  int64_t Ho = (H - 1) * o.stride_h - 2 * o.pad_h + o.dilation_h * (kh - 1) + o.output_pad_h + 1;
-  int64_t Wo = (W - 1) * o.stride_w - 2 * o.pad_w + o.dilation_w * (kw - 1) + o.output_pad_w + 1;
-  ENCORE_CHECK(H > 0 && W > 0 && Ho > 0 && Wo > 0, "conv_transpose2d", "input ", s, " with weight ",
-               weight.shape(), ", stride (", o.stride_h, ", ", o.stride_w, "), padding (", o.pad_h,
-               ", ", o.pad_w, ") gives an empty output (", Ho, ", ", Wo, ")");
   raw::Conv2dGeometry geo =
       geometry(kh, kw, o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w);
+  // (H - 1) s - 2 pad + d (k - 1) + output_pad + 1, checked (tensor/geometry.h).
+  const char* op = "conv_transpose2d";
+  int64_t Ho = transposed_output_size(op, s, 2, geo.along_h(), o.output_pad_h, weight.shape());
+  int64_t Wo = transposed_output_size(op, s, 3, geo.along_w(), o.output_pad_w, weight.shape());
   // The conv2d mapping an (Ho, Wo) image onto columns has (Hc, Wc) output positions: (H, W),
   // plus one more per stride that fits in the output padding when it is >= the stride.
-  int64_t Hc = raw::conv_out_size("conv_transpose2d", Ho, kh, o.stride_h, o.pad_h, o.dilation_h);
-  int64_t Wc = raw::conv_out_size("conv_transpose2d", Wo, kw, o.stride_w, o.pad_w, o.dilation_w);
+  int64_t Hc = window_output_size(op, {N, F, Ho, Wo}, 2, geo.along_h(), false, weight.shape());
+  int64_t Wc = window_output_size(op, {N, F, Ho, Wo}, 3, geo.along_w(), false, weight.shape());
   Tensor w2 = reshape(weight, {C, F * kh * kw});                         // (C, F*kh*kw)
   Tensor cols = matmul(transpose(w2, 0, 1), reshape(x, {N, C, H * W}));  // (N, F*kh*kw, H*W)
   if (Hc != H || Wc != W) {
@@ -145,47 +125,86 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   return add_channel_bias(y, bias);
 }
 
-Tensor max_pool2d(const Tensor& x, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
-                  int64_t stride_w, int64_t pad_h, int64_t pad_w) {
-  check_image("max_pool2d", x);
-  ENCORE_CHECK(kernel_h > 0 && kernel_w > 0 && stride_h >= 0 && stride_w >= 0, "max_pool2d",
-               "input ", x.shape(), ": kernel (", kernel_h, ", ", kernel_w,
-               ") must be positive and stride (", stride_h, ", ", stride_w,
-               ") non-negative (0 means the kernel size)");
-  // stride 0 means the kernel size
-  raw::Conv2dGeometry geo = geometry(kernel_h, kernel_w, stride_h ? stride_h : kernel_h,
-                                     stride_w ? stride_w : kernel_w, pad_h, pad_w);
-  window_out("max_pool2d", x.shape(), x.size(2), kernel_h, geo.stride_h, pad_h, 1);
-  window_out("max_pool2d", x.shape(), x.size(3), kernel_w, geo.stride_w, pad_w, 1);
+namespace {
+
+/// The validated kernel geometry of a pooling op (stride 0 meaning the kernel size), and its
+/// output size (N, C, Ho, Wo).
+raw::Conv2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dOptions& o,
+                                  Shape& out) {
+  check_image(op, x);
+  raw::Conv2dGeometry geo = geometry(o.kernel_h, o.kernel_w, o.stride_h ? o.stride_h : o.kernel_h,
+                                     o.stride_w ? o.stride_w : o.kernel_w, o.pad_h, o.pad_w);
+  geo.ceil_mode = o.ceil_mode;
+  ENCORE_CHECK(o.stride_h >= 0 && o.stride_w >= 0, op, "input ", x.shape(), ": stride (",
+               o.stride_h, ", ", o.stride_w, ") must be non-negative (0 means the kernel size)");
+  const Shape& s = x.shape();
+  out = {s[0], s[1], pool_output_size(op, s, 2, geo.along_h(), o.ceil_mode),
+         pool_output_size(op, s, 3, geo.along_w(), o.ceil_mode)};
+  return geo;
+}
+
+/// The number of taps of each (Ho, Wo) window that avg_pool2d divides by: those inside the
+/// padded input (PyTorch's count_include_pad), kh * kw except where ceil_mode runs a window
+/// past the padded edge. (1, Ho * Wo), x's dtype.
+Tensor avg_pool_divisor(const Shape& s, const raw::Conv2dGeometry& g, const Shape& out) {
+  auto counts = [](int64_t n_out, int64_t in, int64_t k, int64_t stride, int64_t pad) {
+    std::vector<int64_t> c(n_out);
+    for (int64_t o = 0; o < n_out; ++o) {
+      int64_t start = o * stride - pad;  // >= -pad, < in (pool_output_size)
+      c[o] = std::min(start + k, in + pad) - start;
+    }
+    return c;
+  };
+  std::vector<int64_t> ch = counts(out[2], s[2], g.kernel_h, g.stride_h, g.pad_h);
+  std::vector<int64_t> cw = counts(out[3], s[3], g.kernel_w, g.stride_w, g.pad_w);
+  std::vector<double> d;
+  d.reserve(ch.size() * cw.size());
+  for (int64_t h : ch)
+    for (int64_t w : cw) d.push_back(double(h * w));
+  return from_vector<double>(d, {1, out[2] * out[3]});
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  Shape out;
+  raw::Conv2dGeometry geo = pool_geometry("max_pool2d", x, o, out);
   raw::MaxPoolResult r = raw::max_pool2d(x, geo);
   if (!is_recording({x})) return r.values;
   // Re-read the maxima through gather, so the gradient is scatter_add by the argmax indices
   // (ties go to the first maximum, as the kernel picks it) and second order gathers again.
   const Shape& s = x.shape();
-  const Shape& os = r.values.shape();
-  Tensor planes = reshape(x, {s[0], s[1], s[2] * s[3]});                // (N, C, H*W)
-  Tensor idx = raw::reshape(r.indices, {os[0], os[1], os[2] * os[3]});  // (N, C, Ho*Wo)
-  return reshape(gather(planes, 2, idx), os);
+  Tensor planes = reshape(x, {s[0], s[1], s[2] * s[3]});                    // (N, C, H*W)
+  Tensor idx = raw::reshape(r.indices, {out[0], out[1], out[2] * out[3]});  // (N, C, Ho*Wo)
+  return reshape(gather(planes, 2, idx), out);
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  Shape out;
+  raw::Conv2dGeometry geo = pool_geometry("avg_pool2d", x, o, out);
+  const Shape& s = x.shape();
+  // Each plane as a one-channel image: (N*C, 1, H, W) -> windows (N*C, kh*kw, Ho*Wo). Padding
+  // enters im2col as zeros, so a window inside the padded input averages its kh*kw taps
+  // (PyTorch's count_include_pad); with ceil_mode the taps past the padded edge are zeros
+  // too but not counted.
+  Tensor cols = im2col_op(reshape(x, {s[0] * s[1], 1, s[2], s[3]}), geo);
+  Tensor avg;
+  if (!o.ceil_mode) {
+    avg = mean(cols, {1});  // (N*C, Ho*Wo)
+  } else {
+    avg = sum(cols, {1}) / cast(avg_pool_divisor(s, geo, out), x.dtype());
+  }
+  return reshape(avg, out);
+}
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
+                  int64_t stride_w, int64_t pad_h, int64_t pad_w) {
+  return max_pool2d(x, Pool2dOptions{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w});
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
                   int64_t stride_w, int64_t pad_h, int64_t pad_w) {
-  check_image("avg_pool2d", x);
-  ENCORE_CHECK(kernel_h > 0 && kernel_w > 0 && stride_h >= 0 && stride_w >= 0, "avg_pool2d",
-               "input ", x.shape(), ": kernel (", kernel_h, ", ", kernel_w,
-               ") must be positive and stride (", stride_h, ", ", stride_w,
-               ") non-negative (0 means the kernel size)");
-  // stride 0 means the kernel size
-  raw::Conv2dGeometry geo = geometry(kernel_h, kernel_w, stride_h ? stride_h : kernel_h,
-                                     stride_w ? stride_w : kernel_w, pad_h, pad_w);
-  const Shape& s = x.shape();
-  int64_t Ho = window_out("avg_pool2d", s, s[2], kernel_h, geo.stride_h, pad_h, 1);
-  int64_t Wo = window_out("avg_pool2d", s, s[3], kernel_w, geo.stride_w, pad_w, 1);
-  // Each plane as a one-channel image: (N*C, 1, H, W) -> windows (N*C, kh*kw, Ho*Wo). Padding
-  // enters im2col as zeros and every window (never past the padded edge without ceil_mode)
-  // has kh*kw taps, so the mean is PyTorch's count_include_pad average.
-  Tensor cols = im2col_op(reshape(x, {s[0] * s[1], 1, s[2], s[3]}), geo);
-  return reshape(mean(cols, {1}), {s[0], s[1], Ho, Wo});
+  return avg_pool2d(x, Pool2dOptions{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w});
 }
 
 Tensor upsample_nearest2d(const Tensor& x, int64_t scale_h, int64_t scale_w) {
@@ -193,11 +212,20 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t scale_h, int64_t scale_w) {
   ENCORE_CHECK(scale_h > 0 && scale_w > 0, "upsample_nearest2d", "input ", x.shape(),
                ": scale factors (", scale_h, ", ", scale_w, ") must be positive");
   const Shape& s = x.shape();
+  // The output (N, C, H sh, W sw) must have a representable size (checked int64).
+  int64_t Ho = 0, Wo = 0, n = 0;
+  bool overflow = __builtin_mul_overflow(s[2], scale_h, &Ho) ||
+                  __builtin_mul_overflow(s[3], scale_w, &Wo) ||
+                  __builtin_mul_overflow(s[0], s[1], &n) || __builtin_mul_overflow(n, Ho, &n) ||
+                  __builtin_mul_overflow(n, Wo, &n);
+  ENCORE_CHECK(!overflow && n < (int64_t(1) << 62), "upsample_nearest2d", "input ", x.shape(),
+               " with scale factors (", scale_h, ", ", scale_w, ") gives an output too large ",
+               "to represent");
   // (N, C, H, W) -> (N, C, H, 1, W, 1) -> expand (N, C, H, sh, W, sw) -> (N, C, H*sh, W*sw).
   // The gradient sums each sh x sw block (expand's vjp, reduced by the tape).
   Tensor u = unsqueeze(unsqueeze(x, 4), 3);
   u = expand(u, {s[0], s[1], s[2], scale_h, s[3], scale_w});
-  return reshape(u, {s[0], s[1], s[2] * scale_h, s[3] * scale_w});
+  return reshape(u, {s[0], s[1], Ho, Wo});
 }
 
 }  // namespace encore

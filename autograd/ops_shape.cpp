@@ -36,7 +36,8 @@ Tensor embed_slice(const Tensor& g, int d, int64_t n, int64_t start, int64_t ste
     return zeros(s, g.dtype());
   }
   Tensor spread = g;
-  if (step > 1) {
+  // One row needs no spreading (and a huge step must not be padded out); with more, step < n.
+  if (step > 1 && len > 1) {
     // g (..., len, ...) -> (..., len, 1, ...) -> pad to (..., len, step, ...) -> merge:
     // (..., len * step, ...) with g's rows at multiples of step and zeros between.
     Tensor u = unsqueeze(g, d + 1);

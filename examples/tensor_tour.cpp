@@ -40,11 +40,21 @@ Tensor random_blobs(int64_t n, int64_t size, encore::Generator& gen) {
   Tensor cx = encore::rand({n, 1, 1}, gen, DType::f32, 0.25 * sz, 0.75 * sz);
   Tensor cy = encore::rand({n, 1, 1}, gen, DType::f32, 0.25 * sz, 0.75 * sz);
   Tensor s = encore::rand({n, 1, 1}, gen, DType::f32, 0.08 * sz, 0.25 * sz);
+  // tensor/ has no operators (those are autograd's differentiable ops): name the raw kernels
+  // this formula uses, so it reads as the formula.
+  auto sub = [](const Tensor& a, const Tensor& b) { return raw::binary(BinaryOp::sub, a, b); };
+  auto add = [](const Tensor& a, const Tensor& b) { return raw::binary(BinaryOp::add, a, b); };
+  auto div = [](const Tensor& a, const Tensor& b) { return raw::binary(BinaryOp::div, a, b); };
   auto square = [](const Tensor& t) { return raw::unary(UnaryOp::square, t); };
-  Tensor d2 = raw::binary(BinaryOp::add, square(raw::binary(BinaryOp::sub, xs, cx)),
-                          square(raw::binary(BinaryOp::sub, ys, cy)));  // (n, H, W)
-  Tensor two_s2 = raw::unary(UnaryOp::mul_scalar, square(s), 2.0);      // (n, 1, 1)
-  return raw::unary(UnaryOp::exp, raw::unary(UnaryOp::neg, raw::binary(BinaryOp::div, d2, two_s2)));
+  auto scale = [](const Tensor& t, double k) { return raw::unary(UnaryOp::mul_scalar, t, k); };
+  auto exp_neg = [](const Tensor& t) {
+    return raw::unary(UnaryOp::exp, raw::unary(UnaryOp::neg, t));
+  };
+  Tensor dx2 = square(sub(xs, cx));       // (n, 1, W)
+  Tensor dy2 = square(sub(ys, cy));       // (n, H, 1)
+  Tensor d2 = add(dx2, dy2);              // (n, H, W)
+  Tensor two_s2 = scale(square(s), 2.0);  // (n, 1, 1)
+  return exp_neg(div(d2, two_s2));        // (n, H, W)
 }
 
 /// The first n MNIST images in dir as (n, 28, 28) in [0, 1], or an undefined tensor when dir
@@ -64,8 +74,10 @@ Tensor mnist_images(const fs::path& dir, int64_t n) {
 
 void tour(const fs::path& out_dir, const std::string& mnist_dir, uint64_t seed, int64_t count) {
   section("creating tensors");
-  Tensor a = raw::view(encore::arange(0, 12), {3, 4});
-  show("a = arange(0, 12).view(3, 4)", a);
+  // arange's dtype follows NumPy: integer arguments give i64, a floating one gives f32.
+  show("arange(5) (integers: i64)", encore::arange(5));
+  Tensor a = raw::view(encore::arange(0.0, 12.0), {3, 4});
+  show("a = arange(0.0, 12.0).view(3, 4) (floating: f32)", a);
   show("eye(3, 3, f64)", encore::eye(3, 3, DType::f64));
 
   section("views share storage: no copies");
@@ -82,7 +94,7 @@ void tour(const fs::path& out_dir, const std::string& mnist_dir, uint64_t seed, 
   show("after a[:, 0::2].fill_(-1), a itself", a);
 
   section("broadcasting arithmetic");
-  Tensor col = raw::view(encore::arange(1, 4), {3, 1});
+  Tensor col = raw::view(encore::arange(1.0, 4.0), {3, 1});
   Tensor tens = encore::tensor({10, 20, 30, 40});
   show("col (3, 1) * tens (4) -> (3, 4)", raw::binary(BinaryOp::mul, col, tens));
   show("i64 arange(4) + f32 0.5 promotes to f32",
@@ -92,8 +104,8 @@ void tour(const fs::path& out_dir, const std::string& mnist_dir, uint64_t seed, 
   show("sigmoid([-2, 0, 2])", raw::unary(UnaryOp::sigmoid, encore::tensor({-2, 0, 2})));
 
   section("matmul through OpenBLAS");
-  Tensor x = raw::view(encore::arange(0, 6), {2, 3});
-  Tensor w = raw::view(encore::arange(0, 6), {2, 3});  // (out, in) as a Linear layer keeps it
+  Tensor x = raw::view(encore::arange(0.0, 6.0), {2, 3});
+  Tensor w = raw::view(encore::arange(0.0, 6.0), {2, 3});  // (out, in) as a Linear layer keeps it
   show("x @ w^T, the transposed view passed to sgemm as a flag",
        raw::matmul(x, raw::transpose(w, 0, 1)));
   show("linear(x, w, b = [100, 200])", raw::linear(x, w, encore::tensor({100, 200})));

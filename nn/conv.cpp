@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "../tensor/geometry.h"
+
 namespace encore::nn {
 
 namespace {
@@ -42,6 +44,12 @@ void check_common(const char* layer, int64_t in, int64_t out, Size2 k, Size2 str
   ENCORE_CHECK(is_floating(dtype), layer, "dtype must be f32 or f64, got ", dtype);
 }
 
+/// The window along dim 2 (height) or 3 (width) of (N, C, H, W).
+WindowDim along(int dim, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation) {
+  return dim == 2 ? WindowDim{kernel.h, stride.h, padding.h, dilation.h}
+                  : WindowDim{kernel.w, stride.w, padding.w, dilation.w};
+}
+
 /// "..., stride 2, padding 1, dilation 2, same, no bias)".
 std::string options_text(Size2 stride, Size2 padding, Size2 output_padding, Size2 dilation,
                          PaddingMode mode, bool bias) {
@@ -71,43 +79,35 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
   init_layer(o.init, weight_, bias_, o.gen ? *o.gen : default_generator());
 }
 
-Conv2d::Pads Conv2d::pads_for(int64_t in, int64_t k, int64_t s, int64_t d) const {
+Conv2d::Pads Conv2d::pads_for(const Shape& s, int dim) const {
   if (options_.padding_mode != PaddingMode::same) return {};  // the op pads symmetrically
-  const int64_t out = (in + s - 1) / s;                       // ceil(in / s)
-  const int64_t total = std::max<int64_t>((out - 1) * s + d * (k - 1) + 1 - in, 0);
+  const Conv2dOptions& o = options_;
+  const int64_t total =
+      same_padding_total("Conv2d", s, dim, along(dim, kernel_, o.stride, 0, o.dilation));
   return {total / 2, total - total / 2};  // the extra one, if any, after (bottom/right)
 }
 
 void Conv2d::check_input(const Shape& s) const {
   ENCORE_CHECK(s.size() == 4 && s[1] == in_, "Conv2d", "expected input (N, ", in_, ", H, W), got ",
                s);
-  const int64_t ph = options_.padding.h, pw = options_.padding.w;
-  const int64_t dkh = options_.dilation.h * (kernel_.h - 1) + 1;
-  const int64_t dkw = options_.dilation.w * (kernel_.w - 1) + 1;
   ENCORE_CHECK(s[2] > 0 && s[3] > 0, "Conv2d", "input ", s, " has an empty image");
-  if (options_.padding_mode == PaddingMode::same) return;  // any size works
-  const std::string dilated = options_.dilation == Size2(1) ? std::string()
-                                                            : " dilated to " + std::to_string(dkh) +
-                                                                  "x" + std::to_string(dkw);
-  ENCORE_CHECK(s[2] + 2 * ph >= dkh && s[3] + 2 * pw >= dkw, "Conv2d", "input ", s,
-               " is smaller than the kernel ", pair_text(kernel_), dilated, " with padding ",
-               pair_text(options_.padding));
 }
 
 Shape Conv2d::output_shape(const Shape& s) const {
   check_input(s);
   const Conv2dOptions& o = options_;
-  auto out = [&](int64_t in, int64_t k, int64_t stride, int64_t p, int64_t d) {
-    if (o.padding_mode == PaddingMode::same) return (in + stride - 1) / stride;
-    return (in + 2 * p - d * (k - 1) - 1) / stride + 1;
+  auto out = [&](int dim) {
+    const WindowDim w = along(dim, kernel_, o.stride, o.padding, o.dilation);
+    if (o.padding_mode != PaddingMode::same) return window_output_size("Conv2d", s, dim, w);
+    same_padding_total("Conv2d", s, dim, w);              // validates the kernel
+    return s[dim] / w.stride + (s[dim] % w.stride != 0);  // ceil(in / stride)
   };
-  return {s[0], out_, out(s[2], kernel_.h, o.stride.h, o.padding.h, o.dilation.h),
-          out(s[3], kernel_.w, o.stride.w, o.padding.w, o.dilation.w)};
+  return {s[0], out_, out(2), out(3)};
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined(), "Conv2d", "input is undefined");
-  check_input(x.shape());
+  output_shape(x.shape());  // validates, naming the layer
   const Conv2dOptions& o = options_;
   encore::Conv2dOptions op{.stride_h = o.stride.h,
                            .stride_w = o.stride.w,
@@ -118,8 +118,8 @@ Tensor Conv2d::forward(const Tensor& x) {
   if (o.padding_mode != PaddingMode::same) return conv2d(x, weight_, bias_, op);
   // Keras 'same': the symmetric part goes to the op; an odd total's extra row/column is padded
   // explicitly at the bottom/right.
-  const Pads ph = pads_for(x.size(2), kernel_.h, o.stride.h, o.dilation.h);
-  const Pads pw = pads_for(x.size(3), kernel_.w, o.stride.w, o.dilation.w);
+  const Pads ph = pads_for(x.shape(), 2);
+  const Pads pw = pads_for(x.shape(), 3);
   op.pad_h = ph.before;
   op.pad_w = pw.before;
   Tensor xp = x;
@@ -148,16 +148,13 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size
   ENCORE_CHECK(o.padding_mode == PaddingMode::explicit_padding || op == Size2(0), layer,
                "output_padding ", pair_text(op), " cannot be combined with padding_mode '",
                mode_name(o.padding_mode), "' (it computes its own)");
-  ENCORE_CHECK(op.h >= 0 && op.w >= 0 && (op.h < o.stride.h || op.h < o.dilation.h) &&
-                   (op.w < o.stride.w || op.w < o.dilation.w),
-               layer, "output_padding ", pair_text(op),
-               " must be non-negative and smaller than the stride ", pair_text(o.stride),
-               " or the dilation ", pair_text(o.dilation));
+  check_output_padding(layer, {}, 2, along(2, kernel_, o.stride, o.padding, o.dilation), op.h);
+  check_output_padding(layer, {}, 3, along(3, kernel_, o.stride, o.padding, o.dilation), op.w);
 
   // Resolve the mode into the op's padding / output padding and an extra bottom/right crop.
-  auto resolve = [&](int64_t k, int64_t s, int64_t d, int64_t p, int64_t opad, int64_t* pad,
-                     int64_t* out_pad, int64_t* crop) {
-    const int64_t dk = d * (k - 1) + 1;
+  auto resolve = [&](int dim, int64_t opad, int64_t* pad, int64_t* out_pad, int64_t* crop) {
+    const WindowDim w = along(dim, kernel_, o.stride, o.padding, o.dilation);
+    const int64_t s = w.stride, p = w.pad, dk = dilated_kernel(layer, {}, dim, w);
     switch (o.padding_mode) {
       case PaddingMode::explicit_padding:
         *pad = p, *out_pad = opad, *crop = 0;
@@ -174,8 +171,8 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size
       }
     }
   };
-  resolve(kernel_.h, o.stride.h, o.dilation.h, o.padding.h, op.h, &pad_h_, &out_pad_h_, &crop_h_);
-  resolve(kernel_.w, o.stride.w, o.dilation.w, o.padding.w, op.w, &pad_w_, &out_pad_w_, &crop_w_);
+  resolve(2, op.h, &pad_h_, &out_pad_h_, &crop_h_);
+  resolve(3, op.w, &pad_w_, &out_pad_w_, &crop_w_);
 
   weight_ = register_parameter("weight", empty({in_, out_, kernel_.h, kernel_.w}, o.dtype));
   if (o.bias) bias_ = register_parameter("bias", empty({out_}, o.dtype));
@@ -187,14 +184,17 @@ Shape ConvTranspose2d::output_shape(const Shape& s) const {
                ", H, W), got ", s);
   ENCORE_CHECK(s[2] > 0 && s[3] > 0, "ConvTranspose2d", "input ", s, " has an empty image");
   const ConvTranspose2dOptions& o = options_;
-  // (in - 1) s - 2 pad + d (k - 1) + output_pad + 1, less the extra 'same' crop.
-  auto out = [](int64_t in, int64_t k, int64_t st, int64_t d, int64_t p, int64_t op, int64_t crop) {
-    return (in - 1) * st - 2 * p + d * (k - 1) + op + 1 - crop;
-  };
-  const int64_t ho = out(s[2], kernel_.h, o.stride.h, o.dilation.h, pad_h_, out_pad_h_, crop_h_);
-  const int64_t wo = out(s[3], kernel_.w, o.stride.w, o.dilation.w, pad_w_, out_pad_w_, crop_w_);
-  ENCORE_CHECK(ho > 0 && wo > 0, "ConvTranspose2d", "input ", s, " with padding ",
-               pair_text(o.padding), " gives an empty output (", ho, "x", wo, ")");
+  // (in - 1) s - 2 pad + d (k - 1) + output_pad + 1 (checked), less the extra 'same' crop.
+  const char* layer = "ConvTranspose2d";
+  const Size2 pad{pad_h_, pad_w_};
+  const int64_t ho = transposed_output_size(
+                         layer, s, 2, along(2, kernel_, o.stride, pad, o.dilation), out_pad_h_) -
+                     crop_h_;
+  const int64_t wo = transposed_output_size(
+                         layer, s, 3, along(3, kernel_, o.stride, pad, o.dilation), out_pad_w_) -
+                     crop_w_;
+  ENCORE_CHECK(ho > 0 && wo > 0, layer, "input ", s, " with padding ", pair_text(o.padding),
+               " gives an empty output (", ho, "x", wo, ")");
   return {s[0], out_, ho, wo};
 }
 

@@ -90,7 +90,7 @@ class Conv2d : public Module {
   struct Pads {
     int64_t before = 0, after = 0;
   };
-  Pads pads_for(int64_t in, int64_t k, int64_t s, int64_t d) const;
+  Pads pads_for(const Shape& input_shape, int dim) const;
   void check_input(const Shape& s) const;
 
   int64_t in_, out_;

@@ -68,6 +68,8 @@ Tensor arange(double start, double end, double step, DType dtype) {
   return t;
 }
 
+Tensor arange(int64_t n, DType dtype) { return arange(0, double(n), 1, dtype); }
+
 Tensor linspace(double start, double end, int64_t n, DType dtype) {
   ENCORE_CHECK(n >= 0, "linspace", "negative count ", n);
   Tensor t({n}, dtype, "linspace");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "core.h"
@@ -27,9 +28,33 @@ Tensor rand_like(const Tensor& t, Generator& gen = default_generator(), double l
 /// mu + randn_like(mu, gen) * exp(0.5 * logvar).
 Tensor randn_like(const Tensor& t, Generator& gen = default_generator(), double mean = 0,
                   double stddev = 1);
-/// [start, end) in steps of step; (end - start) / step elements, rounded up.
-Tensor arange(double start, double end, double step = 1, DType dtype = DType::f32);
-inline Tensor arange(int64_t n, DType dtype = DType::i64) { return arange(0, double(n), 1, dtype); }
+/// [start, end) in steps of step; ceil((end - start) / step) elements, each start + i * step.
+/// The dtype, unless given, follows NumPy's rule: all arguments integers -> i64, any
+/// floating-point argument -> f32 (the default float). So arange(10) and arange(0, 10) are i64,
+/// arange(0, 1, 0.25) and arange(0.0, 10) are f32, and arange(0, 10, 1, DType::f32) asks.
+Tensor arange(double start, double end, double step, DType dtype);
+/// [0, n) in steps of 1, in the given dtype.
+Tensor arange(int64_t n, DType dtype);
+
+namespace detail {
+template <class T>
+concept RangeNumber = std::is_arithmetic_v<T> && !std::is_same_v<T, bool>;
+template <class... T>
+constexpr DType arange_dtype() {
+  return (std::is_integral_v<T> && ...) ? DType::i64 : DType::f32;
+}
+}  // namespace detail
+
+/// [0, end): i64 for an integer end, f32 for a floating one.
+template <detail::RangeNumber E>
+Tensor arange(E end) {
+  return arange(0, double(end), 1, detail::arange_dtype<E>());
+}
+/// [start, end) in steps of step: i64 when all three are integers, else f32.
+template <detail::RangeNumber S, detail::RangeNumber E, detail::RangeNumber P = int>
+Tensor arange(S start, E end, P step = 1) {
+  return arange(double(start), double(end), double(step), detail::arange_dtype<S, E, P>());
+}
 /// n points from start to end inclusive.
 Tensor linspace(double start, double end, int64_t n, DType dtype = DType::f32);
 /// (n, m) identity (m = n when m < 0).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core.h"
+#include "geometry.h"
 
 namespace encore::raw {
 
@@ -105,15 +106,18 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 // ---------------------------------------------------------------------------------------------
 // Convolution helpers (kernels/conv.cpp)
 
+/// The window geometry of im2col, col2im and max_pool2d; the output size along each axis is
+/// window_output_size (tensor/geometry.h), which validates it.
 struct Conv2dGeometry {
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
+  /// Pooling's ceil_mode: windows may run past the padded edge (those taps read nothing).
+  bool ceil_mode = false;
+  WindowDim along_h() const { return {kernel_h, stride_h, pad_h, dilation_h}; }
+  WindowDim along_w() const { return {kernel_w, stride_w, pad_w, dilation_w}; }
 };
-/// floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1; throws when not positive.
-int64_t conv_out_size(const char* op, int64_t in, int64_t k, int64_t stride, int64_t pad,
-                      int64_t dilation);
 /// x: (N, C, H, W) -> columns (N, C*kh*kw, Ho*Wo); row c*kh*kw + i*kw + j holds, for every
 /// output position, the input pixel under kernel tap (i, j) of channel c (0 in the padding).
 Tensor im2col(const Tensor& x, const Conv2dGeometry& g);

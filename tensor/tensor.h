@@ -8,6 +8,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "generator.h"
+#include "geometry.h"
 #include "io.h"
 #include "kernels.h"
 #include "shape.h"

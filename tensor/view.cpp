@@ -118,12 +118,15 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   int64_t n = x.shape()[d];
   auto clampi = [n](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + n : v, 0, n); };
   int64_t s = clampi(start), e = clampi(end);
-  int64_t len = e > s ? (e - s + step - 1) / step : 0;
+  // ceil((e - s) / step) written so that no step (up to INT64_MAX) overflows.
+  int64_t len = e > s ? (e - s - 1) / step + 1 : 0;
   Shape sh = x.shape();
   Strides st = x.strides();
   sh[d] = len;
   int64_t off = x.offset() + (len > 0 ? s * st[d] : 0);
-  st[d] *= step;
+  // With one element or none the stride is never used: keep it rather than multiply by a step
+  // that may be huge. With more, step < n and |stride| * n fits in the storage.
+  if (len > 1) st[d] *= step;
   return make_view(x, sh, st, off);
 }
 

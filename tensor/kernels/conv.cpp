@@ -14,27 +14,16 @@
 namespace encore::raw {
 namespace {
 
-// 128-bit integers for size arithmetic that user-given geometry must not overflow.
-__extension__ typedef __int128 Wide;
-
 /// floor(a / b) and ceil(a / b) for b > 0.
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-
-/// The output size along one dim, or a value <= 0 when the window does not fit (computed
-/// wide so that no user-given size can overflow).
-Wide out_size_wide(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
-  Wide span = Wide(dilation) * (k - 1) + 1;
-  Wide room = Wide(in) + 2 * Wide(pad) - span;
-  if (room < 0) return 0;
-  return room / stride + 1;
-}
 
 std::string describe(const Conv2dGeometry& g) {
   std::ostringstream os;
   os << "kernel (" << g.kernel_h << ", " << g.kernel_w << "), stride (" << g.stride_h << ", "
      << g.stride_w << "), padding (" << g.pad_h << ", " << g.pad_w << "), dilation ("
      << g.dilation_h << ", " << g.dilation_w << ")";
+  if (g.ceil_mode) os << ", ceil_mode";
   return os.str();
 }
 
@@ -49,28 +38,22 @@ struct PlaneDims {
   int64_t N, C, H, W, Ho, Wo;
 };
 
-/// Checks a 4-D input shape and the geometry for op; returns the sizes.
+/// Checks a 4-D input shape and the geometry for op (window_output_size along H and W);
+/// returns the sizes.
 PlaneDims plane_dims(const char* op, const Shape& x, const Conv2dGeometry& g) {
   ENCORE_CHECK(x.size() == 4 && x[0] >= 0 && x[1] >= 0 && x[2] >= 0 && x[3] >= 0, op, "input ", x,
                " must be 4-D (N, C, H, W)");
-  ENCORE_CHECK(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0 &&
-                   g.dilation_h > 0 && g.dilation_w > 0 && g.pad_h >= 0 && g.pad_w >= 0,
-               op, "invalid geometry for input ", x, ": ", describe(g),
-               " (kernel, stride and dilation must be positive, padding non-negative)");
-  Wide ho = out_size_wide(x[2], g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
-  Wide wo = out_size_wide(x[3], g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
-  ENCORE_CHECK(ho > 0 && wo > 0, op, "input ", x, " is too small for ", describe(g),
-               " (output would be empty)");
-  // Every tensor this op allocates must have a representable size. Every factor is below 2^66 and
-  // the running product stays below 2^60, so neither the result size nor any partial product of it
-  // (zeros counted as one) overflows.
-  Wide total = 1;
-  for (Wide f : {Wide(x[0]), Wide(x[1]), Wide(g.kernel_h), Wide(g.kernel_w), ho, wo}) {
-    total *= std::max<Wide>(f, 1);
-    ENCORE_CHECK(total < (Wide(1) << 60), op, "input ", x, " with ", describe(g),
+  const int64_t ho = window_output_size(op, x, 2, g.along_h(), g.ceil_mode);
+  const int64_t wo = window_output_size(op, x, 3, g.along_w(), g.ceil_mode);
+  // Every tensor this op allocates (columns N * C * kh * kw * Ho * Wo at most) must have a
+  // representable size: each partial product (zeros counted as one) stays below 2^60.
+  int64_t total = 1;
+  for (int64_t f : {x[0], x[1], g.kernel_h, g.kernel_w, ho, wo}) {
+    bool overflow = __builtin_mul_overflow(total, std::max<int64_t>(f, 1), &total);
+    ENCORE_CHECK(!overflow && total < (int64_t(1) << 60), op, "input ", x, " with ", describe(g),
                  " gives a result too large to allocate");
   }
-  return {x[0], x[1], x[2], x[3], static_cast<int64_t>(ho), static_cast<int64_t>(wo)};
+  return {x[0], x[1], x[2], x[3], ho, wo};
 }
 
 /// The output columns [lo, hi) whose tap at offset `off` (= tap * dilation - pad) lands inside
@@ -98,18 +81,6 @@ void for_each_tap(const PlaneDims& d, const Conv2dGeometry& g, F&& f) {
 }
 
 }  // namespace
-
-int64_t conv_out_size(const char* op, int64_t in, int64_t k, int64_t stride, int64_t pad,
-                      int64_t dilation) {
-  ENCORE_CHECK(in >= 0 && k > 0 && stride > 0 && pad >= 0 && dilation > 0, op, "invalid size ", in,
-               " or geometry kernel ", k, ", stride ", stride, ", padding ", pad, ", dilation ",
-               dilation);
-  Wide out = out_size_wide(in, k, stride, pad, dilation);
-  ENCORE_CHECK(out > 0, op, "input size ", in, " is too small for kernel ", k, ", stride ", stride,
-               ", padding ", pad, ", dilation ", dilation);
-  ENCORE_CHECK(out < (Wide(1) << 62), op, "output size for input ", in, " is too large");
-  return static_cast<int64_t>(out);
-}
 
 Tensor im2col(const Tensor& x, const Conv2dGeometry& g) {
   check_defined("im2col", x);
@@ -210,22 +181,22 @@ MaxPoolResult max_pool2d(const Tensor& x, const Conv2dGeometry& g) {
       T* vrow = vp + p * L;
       int64_t* irow = ip + p * L;
       for (int64_t oh = 0; oh < d.Ho; ++oh) {
-        // Input rows of the in-bounds taps: r0, r0 + dh, ... < r1 (always at least one).
-        int64_t dh = g.dilation_h, dw = g.dilation_w;
-        int64_t r0 = oh * g.stride_h - g.pad_h + i_lo[oh] * dh;
-        int64_t r1 = oh * g.stride_h - g.pad_h + i_hi[oh] * dh;
+        // The in-bounds taps i_lo .. i_hi - 1 read input rows h0 + i dh (always at least one);
+        // indexing by tap keeps every row and column computed inside the input.
+        const int64_t dh = g.dilation_h, dw = g.dilation_w;
+        const int64_t h0 = oh * g.stride_h - g.pad_h;
         for (int64_t ow = 0; ow < d.Wo; ++ow, ++vrow, ++irow) {
-          int64_t c0 = ow * g.stride_w - g.pad_w + j_lo[ow] * dw;
-          int64_t c1 = ow * g.stride_w - g.pad_w + j_hi[ow] * dw;
-          int64_t arg = r0 * d.W + c0;
+          const int64_t w0 = ow * g.stride_w - g.pad_w;
+          int64_t arg = (h0 + i_lo[oh] * dh) * d.W + (w0 + j_lo[ow] * dw);
           T best = src[arg];
-          for (int64_t r = r0; r < r1; r += dh)
-            for (int64_t c = c0; c < c1; c += dw) {
-              T v = src[r * d.W + c];
+          for (int64_t i = i_lo[oh]; i < i_hi[oh]; ++i)
+            for (int64_t j = j_lo[ow]; j < j_hi[ow]; ++j) {
+              const int64_t at = (h0 + i * dh) * d.W + (w0 + j * dw);
+              const T v = src[at];
               // NaN wins, as in NumPy/PyTorch: a NaN input gives a NaN maximum.
               if (v > best || std::isnan(v)) {
                 best = v;
-                arg = r * d.W + c;
+                arg = at;
               }
             }
           *vrow = best;

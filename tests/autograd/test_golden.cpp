@@ -1,7 +1,8 @@
 // Golden values from PyTorch: conv2d, conv_transpose2d, max_pool2d, avg_pool2d, softmax and
 // log_softmax, forward and backward. tests/golden/make_autograd_fixtures.py (run once with
 // torch) wrote tests/golden/autograd_fixtures.json: inputs, output y, a random R and the
-// gradients of sum(y * R). This test needs only the JSON.
+// gradients of sum(y * R); tests/golden/make_pool_fixtures.py wrote pool_fixtures.json, the
+// same for pooling with ceil_mode. This test needs only the JSON.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -52,8 +53,18 @@ Tensor run(const json& c, const std::map<std::string, Tensor>& in) {
     auto [kh, kw] = pair_of(c, "kernel");
     auto [sh, sw] = pair_of(c, "stride");
     auto [ph, pw] = pair_of(c, "padding");
-    return op == "max_pool2d" ? max_pool2d(get("x"), kh, kw, sh, sw, ph, pw)
-                              : avg_pool2d(get("x"), kh, kw, sh, sw, ph, pw);
+    const json& attrs = c.at("attrs");
+    if (!attrs.contains("ceil_mode"))  // the positional form
+      return op == "max_pool2d" ? max_pool2d(get("x"), kh, kw, sh, sw, ph, pw)
+                                : avg_pool2d(get("x"), kh, kw, sh, sw, ph, pw);
+    Pool2dOptions o{.kernel_h = kh,
+                    .kernel_w = kw,
+                    .stride_h = sh,
+                    .stride_w = sw,
+                    .pad_h = ph,
+                    .pad_w = pw,
+                    .ceil_mode = attrs.at("ceil_mode").get<bool>()};
+    return op == "max_pool2d" ? max_pool2d(get("x"), o) : avg_pool2d(get("x"), o);
   }
   int64_t dim = c.at("attrs").at("dim");
   if (op == "softmax") return softmax(get("x"), dim);
@@ -121,6 +132,16 @@ TEST_CASE("golden: PyTorch forward and backward (f32)") {
   // value is a sum of up to ~50 products, each rounded at 2^-24 (~6e-8), so agreement is to
   // ~1e-6 of the tensor's scale, not 1e-10; entries that cancel are only good to that scale.
   for (const json& c : fixtures().at("cases")) check_case(c, DType::f32, 1e-4, 1e-5);
+}
+
+TEST_CASE("golden: pooling with ceil_mode, PyTorch forward and backward (f64 and f32)") {
+  const json& doc = golden("pool_fixtures.json");
+  REQUIRE(doc.at("cases").size() >= 8);
+  for (const json& c : doc.at("cases")) {
+    REQUIRE(c.at("attrs").at("ceil_mode").get<bool>());
+    check_case(c, DType::f64, 1e-10, 1e-12);
+    check_case(c, DType::f32, 1e-4, 1e-5);
+  }
 }
 
 TEST_CASE("golden: the fixtures exercise what they claim") {

@@ -265,3 +265,101 @@ TEST_CASE("conv and pooling: errors name the op and the shapes") {
   m = error_of([] { upsample_nearest2d(zeros({1, 1, 4, 4}), 0, 2); });
   CHECK_MESSAGE(has(m, "upsample_nearest2d", "[1, 1, 4, 4]"), m);
 }
+
+TEST_CASE("pooling: Pool2dOptions, ceil_mode and PyTorch's padding rule") {
+  Tensor x = reshape(arange(0, 25, 1, DType::f64), {1, 1, 5, 5});
+  // The options form equals the positional one.
+  CHECK(max_pool2d(x, {.kernel_h = 2, .kernel_w = 2}).to_vector<double>() ==
+        max_pool2d(x, 2, 2).to_vector<double>());
+  CHECK(avg_pool2d(
+            x, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1})
+            .to_vector<double>() == avg_pool2d(x, 3, 3, 2, 2, 1, 1).to_vector<double>());
+  // 5 with kernel 2, stride 2: floor gives 2 windows, ceil_mode 3, the last reading row 4 only.
+  Pool2dOptions ceil{.kernel_h = 2, .kernel_w = 2, .ceil_mode = true};
+  Tensor m = max_pool2d(x, ceil);
+  CHECK(m.shape() == Shape{1, 1, 3, 3});
+  CHECK(m.to_vector<double>() == std::vector<double>{6, 8, 9, 16, 18, 19, 21, 23, 24});
+  // avg: the last window averages the taps inside the (unpadded) input: 1 or 2 or 4 of them.
+  Tensor a = avg_pool2d(x, ceil);
+  CHECK(a.to_vector<double>() == std::vector<double>{3, 5, 6.5, 13, 15, 16.5, 20.5, 22.5, 24});
+  // A window that would start in the right padding is dropped (PyTorch): 4 with kernel 2,
+  // stride 3, padding 1 has 2 windows, not 3.
+  CHECK(max_pool2d(zeros({1, 1, 4, 4}), {.kernel_h = 2,
+                                         .kernel_w = 2,
+                                         .stride_h = 3,
+                                         .stride_w = 3,
+                                         .pad_h = 1,
+                                         .pad_w = 1,
+                                         .ceil_mode = true})
+            .shape() == Shape{1, 1, 2, 2});
+  check_grad(
+      [](const Tensors& x) {
+        return max_pool2d(x[0], {.kernel_h = 3,
+                                 .kernel_w = 2,
+                                 .stride_h = 2,
+                                 .stride_w = 3,
+                                 .pad_h = 1,
+                                 .ceil_mode = true});
+      },
+      {distinct({1, 2, 6, 7}, 120)});
+  check_grad(
+      [](const Tensors& x) {
+        return avg_pool2d(x[0], {.kernel_h = 3,
+                                 .kernel_w = 2,
+                                 .stride_h = 2,
+                                 .stride_w = 3,
+                                 .pad_h = 1,
+                                 .ceil_mode = true});
+      },
+      {rn({1, 2, 6, 7}, 121)});
+  // Padding more than half the kernel would make a window lie wholly in the padding.
+  std::string e = error_of([] { max_pool2d(zeros({1, 1, 4, 4}), 2, 2, 1, 1, 2, 0); });
+  CHECK_MESSAGE(
+      e.rfind("max_pool2d: input [1, 1, 4, 4]: padding 2 is more than half the kernel 2", 0) == 0,
+      e);
+  e = error_of([] { avg_pool2d(zeros({1, 1, 4, 4}), {.kernel_h = 3, .kernel_w = 3, .pad_w = 2}); });
+  CHECK_MESSAGE(
+      e.rfind("avg_pool2d: input [1, 1, 4, 4]: padding 2 is more than half the kernel 3", 0) == 0,
+      e);
+  CHECK(error_of([] {
+          max_pool2d(zeros({1, 1, 4, 4}), 2, 2, -1, 1);
+        }).rfind("max_pool2d: ", 0) == 0);
+}
+
+TEST_CASE("conv and pooling: huge geometry throws naming the op, never overflows") {
+  const int64_t big = int64_t(1) << 62;
+  const Tensor x = zeros({1, 1, 4, 4}), w = zeros({1, 1, 3, 3});
+  auto named = [](const std::string& m, const char* op) {
+    return m.rfind(std::string(op) + ": input [1, 1, 4, 4]", 0) == 0;
+  };
+  // conv2d: padding so large that 2 pad overflows, a dilation whose span overflows; a huge
+  // stride is fine (one window).
+  std::string m = error_of([&] { conv2d(x, w, Tensor(), {.pad_h = big}); });
+  CHECK_MESSAGE((named(m, "conv2d") && m.find("[1, 1, 3, 3]") != std::string::npos), m);
+  CHECK_MESSAGE(m.find("overflows") != std::string::npos, m);
+  m = error_of([&] { conv2d(x, w, Tensor(), {.dilation_w = INT64_MAX}); });
+  CHECK_MESSAGE(named(m, "conv2d"), m);
+  CHECK(conv2d(x, w, Tensor(), {.stride_h = INT64_MAX, .stride_w = INT64_MAX}).shape() ==
+        Shape{1, 1, 1, 1});
+  // conv_transpose2d: (H - 1) stride and dilation (k - 1) overflow.
+  m = error_of([&] { conv_transpose2d(x, w, Tensor(), {.stride_h = big}); });
+  CHECK_MESSAGE(named(m, "conv_transpose2d"), m);
+  m = error_of([&] { conv_transpose2d(x, w, Tensor(), {.dilation_w = big}); });
+  CHECK_MESSAGE(named(m, "conv_transpose2d"), m);
+  m = error_of([&] {
+    conv_transpose2d(x, w, Tensor(), {.stride_h = 2, .pad_h = INT64_MAX, .output_pad_h = 1});
+  });
+  CHECK_MESSAGE(named(m, "conv_transpose2d"), m);
+  // pooling: huge kernel, stride or padding.
+  m = error_of([&] { max_pool2d(x, INT64_MAX, 2); });
+  CHECK_MESSAGE(named(m, "max_pool2d"), m);
+  m = error_of([&] { avg_pool2d(x, INT64_MAX, INT64_MAX, 1, 1, INT64_MAX / 2, 0); });
+  CHECK_MESSAGE(named(m, "avg_pool2d"), m);
+  CHECK(max_pool2d(x, {.kernel_h = 2, .kernel_w = 2, .stride_h = INT64_MAX, .ceil_mode = true})
+            .shape() == Shape{1, 1, 1, 2});
+  // upsample_nearest2d: H * scale overflows, or the output is too large to represent.
+  m = error_of([&] { upsample_nearest2d(x, big, 1); });
+  CHECK_MESSAGE(named(m, "upsample_nearest2d"), m);
+  m = error_of([&] { upsample_nearest2d(x, int64_t(1) << 31, int64_t(1) << 31); });
+  CHECK_MESSAGE(named(m, "upsample_nearest2d"), m);
+}

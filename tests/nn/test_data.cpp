@@ -100,7 +100,7 @@ std::vector<unsigned char> file_bytes(const fs::path& p) {
 // Batches
 
 TEST_CASE("data: Batches sizes with and without drop_last") {
-  Tensor x = arange(0, 10, 1);
+  Tensor x = arange(0, 10, 1, DType::f32);
   struct Case {
     int64_t n, bs;
     bool drop;
@@ -200,7 +200,7 @@ TEST_CASE("data: shuffled order changes between passes and is reproducible from 
 }
 
 TEST_CASE("data: unshuffled batches are views in order") {
-  Tensor x = view(arange(0, 24, 1), {12, 2});
+  Tensor x = view(arange(0, 24, 1, DType::f32), {12, 2});
   Tensor y = arange(100, 112, 1, DType::i64);
   nn::Batches b({x, y}, {.batch_size = 5, .shuffle = false});
   CHECK(b.size() == 3);

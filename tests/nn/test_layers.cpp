@@ -560,17 +560,47 @@ TEST_CASE("describe() strings") {
         "BatchNorm2d(32, eps 0.001, momentum 0.01)");
 }
 
+TEST_CASE("conv layers: huge geometry throws naming the layer, never overflows") {
+  const int64_t big = int64_t(1) << 62;
+  auto named = [](const std::string& m, const char* layer) {
+    return m.rfind(layer, 0) == 0 && m.find("[1, 1, 4, 4]") != std::string::npos;
+  };
+  const Tensor x = zeros({1, 1, 4, 4});
+  std::string m = error_of([&] { nn::Conv2d(1, 1, 3, {.padding = big}).forward(x); });
+  CHECK_MESSAGE(named(m, "Conv2d: "), m);
+  m = error_of([&] { nn::Conv2d(1, 1, 3, {.dilation = INT64_MAX}).forward(x); });
+  CHECK_MESSAGE(named(m, "Conv2d: "), m);
+  m = error_of([&] {
+    nn::Conv2d(1, 1, 3, {.dilation = big, .padding_mode = nn::PaddingMode::same}).forward(x);
+  });
+  CHECK_MESSAGE(named(m, "Conv2d: "), m);
+  CHECK(nn::Conv2d(1, 1, 3, {.stride = INT64_MAX, .padding_mode = nn::PaddingMode::same})
+            .output_shape({1, 1, 4, 4}) == Shape{1, 1, 1, 1});
+  m = error_of([&] { nn::ConvTranspose2d(1, 1, 3, {.stride = big}).forward(x); });
+  CHECK_MESSAGE(named(m, "ConvTranspose2d: "), m);
+  m = error_of([&] { nn::ConvTranspose2d(1, 1, 3, {.padding = INT64_MAX}).forward(x); });
+  CHECK_MESSAGE(named(m, "ConvTranspose2d: "), m);
+  // The constructor resolves 'same' / 'valid' with the dilated kernel: checked there too.
+  m = error_of([&] {
+    nn::ConvTranspose2d(1, 1, 3, {.dilation = INT64_MAX, .padding_mode = nn::PaddingMode::valid});
+  });
+  CHECK_MESSAGE(m.rfind("ConvTranspose2d: the output size overflows", 0) == 0, m);
+}
+
 TEST_CASE("layer errors name the layer and the bad value or shape") {
   CHECK(error_of([] {
           nn::Conv2d(3, 8, 3).forward(zeros({8, 1, 28, 28}));
         }) == "Conv2d: expected input (N, 3, H, W), got [8, 1, 28, 28]");
   CHECK(error_of([] {
           nn::Conv2d(1, 8, 5).forward(zeros({1, 1, 3, 3}));
-        }) == "Conv2d: input [1, 1, 3, 3] is smaller than the kernel 5 with padding 0");
+        }) ==
+        "Conv2d: input [1, 1, 3, 3]: the height 3 with padding 0 on each side is smaller "
+        "than the kernel 5 (height: kernel 5, stride 1, padding 0, dilation 1)");
   CHECK(error_of([] {
           nn::Conv2d(1, 8, 3, {.padding = 1, .dilation = 3}).forward(zeros({1, 1, 4, 9}));
         }) ==
-        "Conv2d: input [1, 1, 4, 9] is smaller than the kernel 3 dilated to 7x7 with padding 1");
+        "Conv2d: input [1, 1, 4, 9]: the height 4 with padding 1 on each side is smaller than the "
+        "kernel 3 dilated to 7 (height: kernel 3, stride 1, padding 1, dilation 3)");
   CHECK(error_of([] {
           nn::ConvTranspose2d(4, 2, 3).forward(zeros({2, 3, 5, 5}));
         }) == "ConvTranspose2d: expected input (N, 4, H, W), got [2, 3, 5, 5]");
@@ -585,8 +615,8 @@ TEST_CASE("layer errors name the layer and the bad value or shape") {
             [] { nn::Conv2d(1, 8, 3, {.padding = 1, .padding_mode = nn::PaddingMode::same}); }) ==
         "Conv2d: padding 1 cannot be combined with padding_mode 'same' (it computes its own)");
   CHECK(error_of([] { nn::ConvTranspose2d(1, 8, 3, {.stride = 2, .output_padding = 2}); }) ==
-        "ConvTranspose2d: output_padding 2 must be non-negative and smaller than the stride 2 or "
-        "the dilation 1");
+        "ConvTranspose2d: output padding 2 must be non-negative and smaller than either the "
+        "stride 2 or the dilation 1 (height: kernel 3, stride 2, padding 0, dilation 1)");
   CHECK(error_of([] { nn::BatchNorm1d(4, {.momentum = 1.5}); }) ==
         "BatchNorm1d: momentum must be in [0, 1], got 1.5");
   CHECK(error_of([] {

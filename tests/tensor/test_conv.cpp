@@ -15,6 +15,12 @@ using raw::Conv2dGeometry;
 
 namespace {
 
+/// window_output_size along the height of a (1, 1, in, 1) input.
+int64_t out_size(const char* op, int64_t in, int64_t k, int64_t stride, int64_t pad,
+                 int64_t dilation, bool ceil_mode = false) {
+  return window_output_size(op, {1, 1, in, 1}, 2, {k, stride, pad, dilation}, ceil_mode);
+}
+
 std::string conv_error(const std::function<void()>& f) {
   try {
     f();
@@ -131,19 +137,20 @@ double dot(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-TEST_CASE("conv_out_size: the floor formula and its errors") {
-  CHECK(raw::conv_out_size("conv2d", 28, 3, 1, 0, 1) == 26);
-  CHECK(raw::conv_out_size("conv2d", 28, 3, 2, 1, 1) == 14);
-  CHECK(raw::conv_out_size("conv2d", 7, 3, 1, 0, 3) == 1);
-  CHECK(raw::conv_out_size("conv2d", 5, 2, 3, 0, 1) == 2);
-  CHECK(raw::conv_out_size("conv2d", 1, 3, 1, 1, 1) == 1);
-  CHECK(conv_error([] { raw::conv_out_size("conv2d", 2, 3, 1, 0, 1); }) ==
-        "conv2d: input size 2 is too small for kernel 3, stride 1, padding 0, dilation 1");
-  CHECK(conv_error([] { raw::conv_out_size("conv2d", 5, 0, 1, 0, 1); }).rfind("conv2d: ", 0) == 0);
-  CHECK_THROWS_AS(raw::conv_out_size("pool", 5, 2, 0, 0, 1), Error);
-  CHECK_THROWS_AS(raw::conv_out_size("pool", 5, 2, 1, -1, 1), Error);
-  CHECK_THROWS_AS(raw::conv_out_size("pool", 5, 2, 1, 0, 0), Error);
-  CHECK_THROWS_AS(raw::conv_out_size("pool", 5, INT64_MAX, 1, INT64_MAX, INT64_MAX), Error);
+TEST_CASE("window_output_size: the floor formula and its errors") {
+  CHECK(out_size("conv2d", 28, 3, 1, 0, 1) == 26);
+  CHECK(out_size("conv2d", 28, 3, 2, 1, 1) == 14);
+  CHECK(out_size("conv2d", 7, 3, 1, 0, 3) == 1);
+  CHECK(out_size("conv2d", 5, 2, 3, 0, 1) == 2);
+  CHECK(out_size("conv2d", 1, 3, 1, 1, 1) == 1);
+  CHECK(conv_error([] { out_size("conv2d", 2, 3, 1, 0, 1); }) ==
+        "conv2d: input [1, 1, 2, 1]: the height 2 with padding 0 on each side is smaller than the "
+        "kernel 3 (height: kernel 3, stride 1, padding 0, dilation 1)");
+  CHECK(conv_error([] { out_size("conv2d", 5, 0, 1, 0, 1); }).rfind("conv2d: ", 0) == 0);
+  CHECK_THROWS_AS(out_size("pool", 5, 2, 0, 0, 1), Error);
+  CHECK_THROWS_AS(out_size("pool", 5, 2, 1, -1, 1), Error);
+  CHECK_THROWS_AS(out_size("pool", 5, 2, 1, 0, 0), Error);
+  CHECK_THROWS_AS(out_size("pool", 5, INT64_MAX, 1, INT64_MAX, INT64_MAX), Error);
 }
 
 TEST_CASE("im2col: hand-worked columns of a 3x3 image") {
@@ -169,8 +176,8 @@ TEST_CASE("im2col + matmul equals a direct convolution") {
       INFO(geo_text(g), " ", dtype_name(dt));
       int64_t N = 2, C = 3, H = 9, W = 8, F = 4;
       Tensor x = randn({N, C, H, W}, gen, dt), w = randn({F, C, g.kernel_h, g.kernel_w}, gen, dt);
-      int64_t Ho = raw::conv_out_size("conv", H, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
-      int64_t Wo = raw::conv_out_size("conv", W, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+      int64_t Ho = out_size("conv", H, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
+      int64_t Wo = out_size("conv", W, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
       Tensor cols = raw::im2col(x, g);  // (N, C*kh*kw, Ho*Wo)
       REQUIRE(cols.shape() == Shape{N, C * g.kernel_h * g.kernel_w, Ho * Wo});
       // (F, C*kh*kw) @ (N, C*kh*kw, Ho*Wo) -> (N, F, Ho*Wo)
@@ -190,8 +197,8 @@ TEST_CASE("im2col against a direct loop for every geometry") {
   for (const Conv2dGeometry& g : geometries()) {
     INFO(geo_text(g));
     Tensor x = randn({2, 3, 9, 8}, gen, DType::f64);
-    int64_t Ho = raw::conv_out_size("conv", 9, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
-    int64_t Wo = raw::conv_out_size("conv", 8, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+    int64_t Ho = out_size("conv", 9, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
+    int64_t Wo = out_size("conv", 8, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
     CHECK(raw::im2col(x, g).to_vector<double>() == naive_im2col(x, g, Ho, Wo));
   }
 }
@@ -207,8 +214,8 @@ TEST_CASE("im2col, col2im and max_pool2d on inputs large enough to use threads")
                    .dilation_h = 2,
                    .dilation_w = 1};
   Tensor x = randn({4, 6, 30, 28}, gen, DType::f32);
-  int64_t Ho = raw::conv_out_size("conv", 30, 3, 1, 1, 2);
-  int64_t Wo = raw::conv_out_size("conv", 28, 3, 2, 1, 1);
+  int64_t Ho = out_size("conv", 30, 3, 1, 1, 2);
+  int64_t Wo = out_size("conv", 28, 3, 2, 1, 1);
   Tensor cols = raw::im2col(x, g);
   REQUIRE(cols.numel() > 2 * kParallelGrain);
   CHECK(cols.to_vector<double>() == naive_im2col(x, g, Ho, Wo));
@@ -275,10 +282,12 @@ TEST_CASE("im2col and col2im: errors name the op, the shape and the geometry") {
           raw::im2col(zeros({2, 4, 4}), {.kernel_h = 2, .kernel_w = 2});
         }) == "im2col: input [2, 4, 4] must be 4-D (N, C, H, W)");
   CHECK(conv_error([&] { raw::im2col(x, {.kernel_h = 5, .kernel_w = 2}); }) ==
-        "im2col: input [1, 2, 4, 4] is too small for kernel (5, 2), stride (1, 1), padding "
-        "(0, 0), dilation (1, 1) (output would be empty)");
+        "im2col: input [1, 2, 4, 4]: the height 4 with padding 0 on each side is smaller than "
+        "the kernel 5 (height: kernel 5, stride 1, padding 0, dilation 1)");
   std::string e = conv_error([&] { raw::im2col(x, {.kernel_h = 0, .kernel_w = 2}); });
-  CHECK(e.rfind("im2col: invalid geometry for input [1, 2, 4, 4]: kernel (0, 2)", 0) == 0);
+  CHECK(e ==
+        "im2col: input [1, 2, 4, 4]: kernel, stride and dilation must be positive and "
+        "padding non-negative (height: kernel 0, stride 1, padding 0, dilation 1)");
   CHECK_THROWS_AS(raw::im2col(x, {.stride_h = 0}), Error);
   CHECK_THROWS_AS(raw::im2col(x, {.pad_w = -1}), Error);
   CHECK_THROWS_AS(raw::im2col(x, {.dilation_h = -2}), Error);
@@ -321,8 +330,8 @@ TEST_CASE("max_pool2d against a naive loop") {
       int64_t N = 2, C = 3, H = 7, W = 9;
       Tensor x = randn({N, C, H, W}, gen, dt);
       auto [values, indices] = raw::max_pool2d(x, g);
-      int64_t Ho = raw::conv_out_size("p", H, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
-      int64_t Wo = raw::conv_out_size("p", W, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+      int64_t Ho = out_size("p", H, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
+      int64_t Wo = out_size("p", W, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
       REQUIRE(values.shape() == Shape{N, C, Ho, Wo});
       REQUIRE(indices.shape() == Shape{N, C, Ho, Wo});
       CHECK(values.dtype() == dt);
@@ -375,4 +384,60 @@ TEST_CASE("max_pool2d: errors") {
   CHECK_THROWS_AS(raw::max_pool2d(x, {.kernel_h = 5, .kernel_w = 5}), Error);
   CHECK_THROWS_AS(raw::max_pool2d(x, {.kernel_h = 2, .kernel_w = 2, .stride_w = 0}), Error);
   CHECK(raw::max_pool2d(zeros({0, 3, 4, 4}), {.kernel_h = 2}).values.shape() == Shape{0, 3, 3, 4});
+}
+
+TEST_CASE("window geometry: checked arithmetic, ceil_mode, pooling and transposed sizes") {
+  const int64_t big = int64_t(1) << 62;
+  const Shape x{1, 1, 5, 4};
+  auto msg = [](const std::function<void()>& f) { return conv_error(f); };
+  // Overflow anywhere throws encore::Error naming the op and the input.
+  for (WindowDim w :
+       {WindowDim{3, 1, big, 1}, WindowDim{3, 1, INT64_MAX, 1}, WindowDim{INT64_MAX, 1, 0, 2},
+        WindowDim{3, 1, 0, INT64_MAX}, WindowDim{2, 1, 0, big}}) {
+    std::string m = msg([&] { window_output_size("conv2d", x, 2, w); });
+    CHECK_MESSAGE(m.rfind("conv2d: input [1, 1, 5, 4]", 0) == 0, m);
+  }
+  CHECK(window_output_size("conv2d", x, 2, {3, INT64_MAX, 0, 1}) == 1);
+  CHECK(window_output_size("conv2d", x, 2, {3, INT64_MAX, 0, 1}, true) == 1);
+  CHECK(window_output_size("conv2d", x, 2, {1, 1, (INT64_MAX - 5) / 2, 1}) == INT64_MAX);
+  // ceil_mode (PyTorch): 5 with kernel 2, stride 2 -> 3; 4 with kernel 2, stride 3, padding 1
+  // -> 2, as a third window would start in the right padding; exact fits are unchanged.
+  CHECK(out_size("pool", 5, 2, 2, 0, 1, true) == 3);
+  CHECK(out_size("pool", 4, 2, 3, 1, 1, true) == 2);
+  CHECK(out_size("pool", 6, 3, 3, 1, 1, true) == 3);
+  CHECK(out_size("pool", 7, 3, 2, 1, 1, true) == 4);
+  CHECK(out_size("pool", 6, 2, 2, 0, 1, true) == 3);
+  // pooling: padding at most half the kernel.
+  CHECK(pool_output_size("max_pool2d", x, 2, {3, 2, 1, 1}) == 3);
+  CHECK(msg([&] {
+          pool_output_size("max_pool2d", x, 3, {2, 2, 2, 1});
+        }) ==
+        "max_pool2d: input [1, 1, 5, 4]: padding 2 is more than half the kernel 2 (a window would "
+        "lie wholly in the padding) (width: kernel 2, stride 2, padding 2, dilation 1)");
+  // transposed: (in - 1) s - 2p + d (k - 1) + output_pad + 1, checked.
+  CHECK(transposed_output_size("t", x, 2, {3, 2, 1, 1}, 1) == 10);
+  CHECK(msg([&] {
+          transposed_output_size("t", x, 2, {3, big, 0, 1}, 0);
+        }).rfind("t: input", 0) == 0);
+  CHECK(msg([&] {
+          transposed_output_size("t", x, 2, {3, 2, 0, 1}, 2);
+        }).find("output padding") != std::string::npos);
+  CHECK(msg([&] {
+          transposed_output_size("t", x, 2, {3, 1, 4, 1}, 0);
+        }).find("crops") != std::string::npos);
+  // Keras 'same'.
+  CHECK(same_padding_total("c", x, 2, {3, 2, 0, 1}) == 2);  // out 3: 2 * 2 + 3 - 5
+  CHECK(same_padding_total("c", x, 2, {1, 3, 0, 1}) == 0);
+  CHECK_THROWS_AS(same_padding_total("c", x, 2, {3, 1, 0, INT64_MAX}), Error);
+  CHECK(dilated_kernel("c", {}, 2, {3, 1, 0, 2}) == 5);
+  CHECK(msg([&] {
+          dilated_kernel("c", {}, 2, {3, 1, 0, INT64_MAX});
+        }).rfind("c: the output", 0) == 0);
+  // The raw kernels size themselves the same way: huge geometry throws.
+  Tensor t = zeros({1, 1, 5, 4});
+  CHECK_THROWS_AS(raw::im2col(t, {.kernel_h = 2, .pad_h = big}), Error);
+  CHECK_THROWS_AS(raw::max_pool2d(t, {.kernel_h = 2, .dilation_h = INT64_MAX}), Error);
+  CHECK(raw::max_pool2d(
+            t, {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .ceil_mode = true})
+            .values.shape() == Shape{1, 1, 3, 2});
 }

@@ -36,7 +36,7 @@ using F = std::vector<float>;
 }  // namespace
 
 TEST_CASE("concat: hand-worked joins along every dim") {
-  Tensor a = iota({2, 3}), b = raw::reshape(arange(10, 16, 1), {2, 3});
+  Tensor a = iota({2, 3}), b = raw::reshape(arange(10, 16, 1, DType::f32), {2, 3});
   Tensor c0 = raw::concat({a, b}, 0);
   CHECK(c0.shape() == Shape{4, 3});
   CHECK(c0.to_vector<float>() == F{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15});
@@ -83,7 +83,7 @@ TEST_CASE("concat and stack: errors") {
 }
 
 TEST_CASE("stack: along a new dim at every position") {
-  Tensor a = iota({2, 2}), b = raw::reshape(arange(4, 8, 1), {2, 2});
+  Tensor a = iota({2, 2}), b = raw::reshape(arange(4, 8, 1, DType::f32), {2, 2});
   Tensor s0 = raw::stack({a, b}, 0);
   CHECK(s0.shape() == Shape{2, 2, 2});
   CHECK(s0.to_vector<float>() == F{0, 1, 2, 3, 4, 5, 6, 7});

@@ -42,7 +42,7 @@ TEST_CASE("views: shape, strides and shared storage") {
   CHECK(n.shape() == Shape{1, 3, 4});
   CHECK(n.offset() == 12);
 
-  Tensor e = raw::expand(raw::view(arange(0, 3, 1), {3, 1}), {2, 3, 4});
+  Tensor e = raw::expand(raw::view(arange(0, 3, 1, DType::f32), {3, 1}), {2, 3, 4});
   CHECK(e.strides() == Strides{0, 1, 0});
   CHECK(e.to_vector<float>()[5] == 1.0f);  // [0][1][1]
 
@@ -65,7 +65,7 @@ TEST_CASE("views: writes through a view reach the base") {
 }
 
 TEST_CASE("views: reshape copies only when the strides do not allow a view") {
-  Tensor a = raw::view(arange(0, 12, 1), {3, 4});
+  Tensor a = raw::view(arange(0, 12, 1, DType::f32), {3, 4});
   Tensor t = raw::transpose(a, 0, 1);  // (4, 3), not contiguous
   // Splitting a dim of a transposed tensor is still a view.
   Tensor v = raw::view(t, {2, 2, 3});
@@ -81,12 +81,13 @@ TEST_CASE("views: reshape copies only when the strides do not allow a view") {
   // -1 is inferred.
   CHECK(raw::reshape(a, {-1, 6}).shape() == Shape{2, 6});
   // A sliced tensor with gaps merges only where it can.
-  Tensor s = raw::slice(raw::view(arange(0, 24, 1), {4, 6}), 1, 0, 6, 2);  // (4, 3), stride 6, 2
+  // (4, 3), strides (6, 2)
+  Tensor s = raw::slice(raw::view(arange(0, 24, 1, DType::f32), {4, 6}), 1, 0, 6, 2);
   CHECK(raw::view(s, {2, 2, 3}).strides() == Strides{12, 6, 2});
 }
 
 TEST_CASE("views: contiguous and clone") {
-  Tensor a = raw::view(arange(0, 6, 1), {2, 3});
+  Tensor a = raw::view(arange(0, 6, 1, DType::f32), {2, 3});
   CHECK(a.contiguous().same(a));
   Tensor t = raw::transpose(a, 0, 1);
   Tensor c = t.contiguous();
@@ -123,10 +124,28 @@ TEST_CASE("views: errors name the op and the shape") {
 }
 
 TEST_CASE("slice clamps like Python") {
-  Tensor a = arange(0, 10, 1);
+  Tensor a = arange(0, 10, 1, DType::f32);
   CHECK(raw::slice(a, 0, -3, 100).to_vector<float>() == std::vector<float>{7, 8, 9});
   CHECK(raw::slice(a, 0, 5, 2).numel() == 0);
   CHECK(raw::slice(a, 0, 0, 10, 3).to_vector<float>() == std::vector<float>{0, 3, 6, 9});
+}
+
+TEST_CASE("slice: extreme start, end and step do not overflow") {
+  Tensor a = arange(0, 10, 1, DType::f32);
+  CHECK(raw::slice(a, 0, INT64_MIN, INT64_MAX).to_vector<float>() == a.to_vector<float>());
+  CHECK(raw::slice(a, 0, INT64_MIN, INT64_MAX, INT64_MAX).to_vector<float>() ==
+        std::vector<float>{0});
+  CHECK(raw::slice(a, 0, 3, INT64_MAX, INT64_MAX).to_vector<float>() == std::vector<float>{3});
+  CHECK(raw::slice(a, 0, INT64_MAX, INT64_MIN).numel() == 0);
+  CHECK(raw::slice(a, 0, INT64_MAX, INT64_MAX, INT64_MAX).numel() == 0);
+  CHECK(raw::slice(a, 0, INT64_MIN, INT64_MIN).numel() == 0);
+  CHECK(raw::slice(a, 0, -1, INT64_MAX, INT64_MAX).to_vector<float>() == std::vector<float>{9});
+  CHECK_THROWS_AS(raw::slice(a, 0, 0, 10, INT64_MIN), Error);
+  // A strided view sliced with a huge step keeps a usable stride.
+  Tensor m = raw::view(arange(0, 12, 1, DType::f32), {3, 4});
+  Tensor s = raw::slice(m, 1, 1, INT64_MAX, INT64_MAX);  // (3, 1): column 1
+  CHECK(s.shape() == Shape{3, 1});
+  CHECK(s.contiguous().to_vector<float>() == std::vector<float>{1, 5, 9});
 }
 
 TEST_CASE("creation") {
@@ -138,6 +157,24 @@ TEST_CASE("creation") {
   CHECK(arange(0, 1, 0.25, DType::f64).to_vector<double>() ==
         std::vector<double>{0, 0.25, 0.5, 0.75});
   CHECK(arange(5).dtype() == DType::i64);
+}
+
+TEST_CASE("arange: one dtype rule, NumPy's (integers -> i64, any floating argument -> f32)") {
+  CHECK(arange(5).dtype() == DType::i64);
+  CHECK(arange(int64_t(5)).dtype() == DType::i64);
+  CHECK(arange(0, 5).dtype() == DType::i64);
+  CHECK(arange(0, 10, 3).dtype() == DType::i64);
+  CHECK(arange(0, 10, 3).to_vector<int64_t>() == std::vector<int64_t>{0, 3, 6, 9});
+  CHECK(arange(5.0).dtype() == DType::f32);
+  CHECK(arange(0.0, 5).dtype() == DType::f32);
+  CHECK(arange(0, 5.0).dtype() == DType::f32);
+  CHECK(arange(0, 1, 0.25).dtype() == DType::f32);
+  CHECK(arange(0, 1, 0.25).to_vector<float>() == std::vector<float>{0, 0.25f, 0.5f, 0.75f});
+  CHECK(arange(0.5f).dtype() == DType::f32);
+  // An explicit dtype wins.
+  CHECK(arange(0, 5, 1, DType::f64).dtype() == DType::f64);
+  CHECK(arange(5, DType::f32).dtype() == DType::f32);
+  CHECK(arange(0.0, 3.0, 1.0, DType::i64).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2});
   CHECK(linspace(0, 1, 5, DType::f64).to_vector<double>() ==
         std::vector<double>{0, 0.25, 0.5, 0.75, 1});
   CHECK(eye(2, 3).to_vector<float>() == std::vector<float>{1, 0, 0, 0, 1, 0});
