@@ -134,7 +134,7 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
   for (const auto& [name, t] : state)
     if (!mine.count(name)) report.unexpected.push_back(name);
   // Values are checked only once every shape and dtype is right, so the checks can read them.
-  if (problems.empty()) check_state_tree("", state, problems);
+  if (problems.empty()) check_loaded_tree("", state, problems);
   if (strict) {
     for (const auto& n : report.missing) problems.push_back("missing key '" + n + "'");
     for (const auto& n : report.unexpected) problems.push_back("unexpected key '" + n + "'");
@@ -153,13 +153,14 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
   return report;
 }
 
-void Module::check_state(const std::string&, const std::map<std::string, Tensor>&,
-                         std::vector<std::string>&) const {}
+void Module::check_loaded_state(const std::string&, const std::map<std::string, Tensor>&,
+                                std::vector<std::string>&) const {}
 
-void Module::check_state_tree(const std::string& prefix, const std::map<std::string, Tensor>& state,
-                              std::vector<std::string>& problems) const {
-  check_state(prefix, state, problems);
-  for (const auto& [n, m] : children_) m->check_state_tree(prefix + n + ".", state, problems);
+void Module::check_loaded_tree(const std::string& prefix,
+                               const std::map<std::string, Tensor>& state,
+                               std::vector<std::string>& problems) const {
+  check_loaded_state(prefix, state, problems);
+  for (const auto& [n, m] : children_) m->check_loaded_tree(prefix + n + ".", state, problems);
 }
 
 void Module::save(const std::string& path,

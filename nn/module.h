@@ -77,8 +77,9 @@ class Module {
   /// overrides this and appends one message per violation to problems. state is the whole
   /// incoming state; this module's keys are prefix + its own names (a key may be absent).
   /// Nothing has been copied yet, so a rejected load leaves the module as it was.
-  virtual void check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
-                           std::vector<std::string>& problems) const;
+  virtual void check_loaded_state(const std::string& prefix,
+                                  const std::map<std::string, Tensor>& state,
+                                  std::vector<std::string>& problems) const;
   /// Registers a submodule and returns it.
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
@@ -90,8 +91,8 @@ class Module {
   void add_child(const std::string& name, std::shared_ptr<Module> m);
   void check_name(const std::string& name) const;
   void collect(const std::string& prefix, NamedTensors* params, NamedTensors* buffers) const;
-  void check_state_tree(const std::string& prefix, const std::map<std::string, Tensor>& state,
-                        std::vector<std::string>& problems) const;
+  void check_loaded_tree(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                         std::vector<std::string>& problems) const;
   void summary_into(std::string& out, const std::string& name, int depth) const;
 
   NamedTensors params_;

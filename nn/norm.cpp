@@ -81,8 +81,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
   return y;
 }
 
-void BatchNorm::check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
-                            std::vector<std::string>& problems) const {
+void BatchNorm::check_loaded_state(const std::string& prefix,
+                                   const std::map<std::string, Tensor>& state,
+                                   std::vector<std::string>& problems) const {
   if (!options_.track_running_stats) return;
   if (auto it = state.find(prefix + "num_batches_tracked"); it != state.end()) {
     const int64_t count = it->second.item<int64_t>();

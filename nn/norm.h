@@ -63,8 +63,8 @@ class BatchNorm : public Module {
   /// Refuses a loaded num_batches_tracked outside [0, kMaxBatchesTracked] and a running_var
   /// with a negative value: both come only from a corrupt or foreign file, and would turn the
   /// running statistics into NaN (or overflow the count) on the next step.
-  void check_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
-                   std::vector<std::string>& problems) const override;
+  void check_loaded_state(const std::string& prefix, const std::map<std::string, Tensor>& state,
+                          std::vector<std::string>& problems) const override;
 
   /// name: "BatchNorm1d" or "BatchNorm2d"; min_dim..max_dim: the accepted input ranks.
   BatchNorm(const char* name, int min_dim, int max_dim, int64_t num_features,

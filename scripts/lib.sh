@@ -15,17 +15,23 @@ ENCORE_PACKAGES=(
   libcli11-dev                        # command-line flags of examples and benchmarks
   libplplot-dev plplot-driver-cairo   # PNG plots: loss curves and the examples' figures
   clang-format-14                     # the format check
+  clang libomp-dev                    # scripts/test --clang: the second compiler, its OpenMP
   git                                 # lists the files the format check covers
   python3 python3-numpy               # interchange tests
 )
 
 # The repository root, whichever directory the script was started from.
 ENCORE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Whether the caller chose the build dir; encore_select_mode picks one per mode otherwise.
+ENCORE_BUILD_DIR_GIVEN="${ENCORE_BUILD_DIR:+1}"
 ENCORE_BUILD_DIR="${ENCORE_BUILD_DIR:-$ENCORE_ROOT/build}"
 # Options of the shared build dir. werror holds our code to zero warnings. Third-party headers
 # (stb, doctest, CLI11, nlohmann-json) are reached through /usr/include, a system directory, so
 # the compiler does not report warnings inside them.
 ENCORE_MESON_OPTIONS=(-Dwerror=true)
+# Extra arguments of 'meson test' in the current mode.
+ENCORE_TEST_ARGS=()
+ENCORE_MODE=gcc
 # Parallel jobs for ninja (default: one per core).
 ENCORE_JOBS="${ENCORE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
@@ -73,6 +79,42 @@ encore_ensure_packages() {
     encore_die "apt-get install failed for: ${missing[*]}"
   mapfile -t missing < <(encore_missing_packages)
   ((${#missing[@]} == 0)) || encore_die "still missing after apt-get install: ${missing[*]}"
+}
+
+# encore_select_mode SANITIZE CLANG (each 0 or 1): sets the build dir, compiler, meson options
+# and the test environment of one of scripts/test's modes. Each mode has its own build dir, so
+# switching modes never reconfigures another mode's build.
+encore_select_mode() {
+  local sanitize="$1" clang="$2" dir=build
+  if ((clang)); then
+    # A build dir remembers its compiler: these matter only when it is first configured.
+    export CC=clang CXX=clang++
+    ENCORE_MODE=clang
+    dir=build-clang
+  fi
+  if ((sanitize)); then
+    ENCORE_MODE="$ENCORE_MODE+asan+ubsan"
+    dir=build-asan
+    if ((clang)); then dir=build-asan-clang; fi
+    # debugoptimized keeps the asserts (b_ndebug=if-release) and the line numbers of reports.
+    # -fno-sanitize-recover=all makes every UBSan finding abort the test instead of printing
+    # and going on. b_lundef=false: with clang the sanitizer runtime is linked into the
+    # executables only, so the shared library has undefined sanitizer symbols by design.
+    # The benchmarks and example programs are not run by the suite, so they are not built.
+    # shellcheck disable=SC2054 # the commas are inside one option's value
+    ENCORE_MESON_OPTIONS+=(-Dbuildtype=debugoptimized -Db_sanitize=address,undefined
+      -Db_lundef=false -Dcpp_args=-fno-sanitize-recover=all
+      -Dcpp_link_args=-fno-sanitize-recover=all -Dbench=false -Dexamples=false)
+    # The install suite links freshly built, uninstrumented programs against the instrumented
+    # library, which ASan refuses to start; the normal mode runs it.
+    ENCORE_TEST_ARGS+=(--no-suite install)
+    # allocator_may_return_null: a too-large allocation returns null, as glibc's does, so the
+    # tests that an impossible tensor size throws encore::Error run under ASan too.
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
+    export LSAN_OPTIONS="suppressions=$ENCORE_ROOT/scripts/lsan.supp:print_suppressions=0"
+  fi
+  [[ -n "$ENCORE_BUILD_DIR_GIVEN" ]] || ENCORE_BUILD_DIR="$ENCORE_ROOT/$dir"
 }
 
 # Configures ENCORE_BUILD_DIR: a fresh setup, or a reconfigure when it already exists (wiping
