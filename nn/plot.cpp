@@ -74,18 +74,6 @@ bool can_draw(const char* op, const std::string& png) {
   return true;
 }
 
-}  // namespace
-
-#ifdef ENCORE_HAVE_PLPLOT
-
-namespace {
-
-/// Serialises every PLplot call: its streams live in global state.
-std::mutex& plot_mutex() {
-  static std::mutex m;
-  return m;
-}
-
 struct Range {
   double lo = INFINITY, hi = -INFINITY;
   void add(double v) {
@@ -124,6 +112,75 @@ bool map_point(double& x, double& y, const PlotOptions& o) {
   return true;
 }
 
+/// The corner of the plot a legend of n_entries lines hides the least of the given polylines
+/// (world coordinates inside the axes x, y): each segment is sampled finely and the samples
+/// falling in each corner's legend-sized box are counted; ties keep the first in Corner's order.
+Corner emptiest_corner(const std::vector<std::vector<double>>& xs,
+                       const std::vector<std::vector<double>>& ys, Range x, Range y,
+                       size_t n_entries) {
+  // The legend's size as a fraction of the plot: about a third wide, a line of text per entry.
+  const double box_w = 0.4, box_h = std::min(0.9, 0.06 + 0.075 * static_cast<double>(n_entries));
+  size_t hits[4] = {0, 0, 0, 0};
+  double sx = x.hi > x.lo ? x.hi - x.lo : 1, sy = y.hi > y.lo ? y.hi - y.lo : 1;
+  auto count = [&](double px, double py) {
+    double u = (px - x.lo) / sx, v = (py - y.lo) / sy;  // 0..1 inside the axes
+    bool right = u >= 1 - box_w, left = u <= box_w, top = v >= 1 - box_h, bottom = v <= box_h;
+    hits[0] += right && top;
+    hits[1] += left && top;
+    hits[2] += right && bottom;
+    hits[3] += left && bottom;
+  };
+  constexpr int kSamples = 32;  // per segment: a steep segment crossing a box is still seen
+  for (size_t i = 0; i < xs.size(); ++i)
+    for (size_t k = 0; k < xs[i].size(); ++k) {
+      if (k == 0) {
+        count(xs[i][0], ys[i][0]);
+        continue;
+      }
+      for (int t = 1; t <= kSamples; ++t) {
+        double a = static_cast<double>(t) / kSamples;
+        count(xs[i][k - 1] + a * (xs[i][k] - xs[i][k - 1]),
+              ys[i][k - 1] + a * (ys[i][k] - ys[i][k - 1]));
+      }
+    }
+  int best = 0;
+  for (int c = 1; c < 4; ++c)
+    if (hits[c] < hits[best]) best = c;
+  return static_cast<Corner>(best);
+}
+
+}  // namespace
+
+Corner legend_corner(const std::vector<Series>& series, const PlotOptions& options) {
+  check_series("legend_corner", series);
+  std::vector<std::vector<double>> xs(series.size()), ys(series.size());
+  Range xr, yr;
+  size_t labelled = 0;
+  for (size_t i = 0; i < series.size(); ++i) {
+    labelled += !series[i].label.empty();
+    for (size_t k = 0; k < series[i].x.size(); ++k) {
+      double x = series[i].x[k], y = series[i].y[k];
+      if (!map_point(x, y, options)) continue;
+      xs[i].push_back(x);
+      ys[i].push_back(y);
+      xr.add(x);
+      yr.add(y);
+    }
+  }
+  return emptiest_corner(xs, ys, xr.for_axis(options.log_x, 0.02), yr.for_axis(options.log_y, 0.05),
+                         labelled);
+}
+
+#ifdef ENCORE_HAVE_PLPLOT
+
+namespace {
+
+/// Serialises every PLplot call: its streams live in global state.
+std::mutex& plot_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 // Colour map 0: 0 background, 1 axes and text, 2 grid, 3.. the series (Tableau 10).
 constexpr int kBackground = 0, kInk = 1, kGrid = 2, kFirstSeries = 3, kSeriesColours = 10;
 constexpr PLINT kRed[] = {255, 0, 220, 31, 255, 44, 214, 148, 140, 227, 127, 188, 23};
@@ -140,6 +197,20 @@ std::string escape(const std::string& s) {
     if (c == '#') out += '#';
   }
   return out;
+}
+
+PLINT corner_position(Corner c) {
+  switch (c) {
+    case Corner::top_left:
+      return PL_POSITION_LEFT | PL_POSITION_TOP;
+    case Corner::bottom_right:
+      return PL_POSITION_RIGHT | PL_POSITION_BOTTOM;
+    case Corner::bottom_left:
+      return PL_POSITION_LEFT | PL_POSITION_BOTTOM;
+    case Corner::top_right:
+      break;
+  }
+  return PL_POSITION_RIGHT | PL_POSITION_TOP;
 }
 
 /// One PLplot stream drawing one PNG: made current on construction, ended on destruction, the
@@ -194,10 +265,10 @@ class Figure {
     pllab(escape(o.xlabel).c_str(), escape(o.ylabel).c_str(), escape(o.title).c_str());
   }
 
-  /// A legend at the top right, inside the plot (or beside it: legend_outside): lines, or
-  /// colour boxes when !lines.
-  void legend(const std::vector<std::string>& labels, const std::vector<PLINT>& colours,
-              bool lines) {
+  /// A legend in a corner inside the plot (or beside it: legend_outside): lines, or colour
+  /// boxes when !lines.
+  void legend(const std::vector<std::string>& labels, const std::vector<PLINT>& colours, bool lines,
+              Corner corner = Corner::top_right) {
     if (labels.empty()) return;
     std::vector<std::string> text;
     for (const std::string& l : labels) text.push_back(escape(l));
@@ -212,7 +283,7 @@ class Figure {
     PLFLT width = 0, height = 0;
     plcol0(kInk);
     PLINT where = outside_ ? PL_POSITION_RIGHT | PL_POSITION_OUTSIDE  // beside, centred
-                           : PL_POSITION_RIGHT | PL_POSITION_TOP | PL_POSITION_INSIDE;
+                           : corner_position(corner) | PL_POSITION_INSIDE;
     pllegend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, where,
              outside_ ? 0.01 : 0.02, outside_ ? 0.0 : 0.02, outside_ ? 0.02 : 0.08, kBackground,
              kInk, 1, 0, 0, static_cast<PLINT>(n), opts.data(), 1.0, 0.9, 2.0, 0.0, ink.data(),
@@ -260,7 +331,8 @@ bool line_plot(const std::string& png, const std::vector<Series>& series,
     }
   std::lock_guard<std::mutex> lock(plot_mutex());
   Figure fig(png, options);
-  fig.axes(xr.for_axis(options.log_x, 0.02), yr.for_axis(options.log_y, 0.05), options);
+  Range xa = xr.for_axis(options.log_x, 0.02), ya = yr.for_axis(options.log_y, 0.05);
+  fig.axes(xa, ya, options);
   std::vector<std::string> labels;
   std::vector<PLINT> colours;
   for (size_t i = 0; i < series.size(); ++i) {
@@ -278,7 +350,7 @@ bool line_plot(const std::string& png, const std::vector<Series>& series,
     }
   }
   plwidth(1.0);
-  fig.legend(labels, colours, /*lines=*/true);
+  fig.legend(labels, colours, /*lines=*/true, emptiest_corner(xs, ys, xa, ya, labels.size()));
   return true;
 }
 
@@ -346,11 +418,15 @@ bool histogram(const std::string& png, const std::vector<Series>& series, int bi
   Range cr{floor, options.log_y ? std::log10(std::max(max_count, 1.0)) : std::max(max_count, 1.0)};
   std::lock_guard<std::mutex> lock(plot_mutex());
   Figure fig(png, options);
-  fig.axes({edges.lo, edges.hi}, {cr.lo, cr.hi + 0.08 * (cr.hi - cr.lo)}, options);
+  Range xa{edges.lo, edges.hi}, ya{cr.lo, cr.hi + 0.08 * (cr.hi - cr.lo)};
+  fig.axes(xa, ya, options);
   std::vector<std::string> labels;
   std::vector<PLINT> colours;
+  std::vector<std::vector<PLFLT>> outlines_x(series.size()), outlines_y(series.size());
   for (size_t i = 0; i < series.size(); ++i) {
-    std::vector<PLFLT> px, py;  // the outline as a step function
+    // The outline as a step function.
+    std::vector<PLFLT>& px = outlines_x[i];
+    std::vector<PLFLT>& py = outlines_y[i];
     px.push_back(edges.lo);
     py.push_back(floor);
     for (int b = 0; b < bins; ++b) {
@@ -372,7 +448,8 @@ bool histogram(const std::string& png, const std::vector<Series>& series, int bi
     }
   }
   plwidth(1.0);
-  fig.legend(labels, colours, /*lines=*/true);
+  fig.legend(labels, colours, /*lines=*/true,
+             emptiest_corner(outlines_x, outlines_y, xa, ya, labels.size()));
   return true;
 }
 

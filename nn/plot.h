@@ -29,10 +29,19 @@ struct PlotOptions {
   double x_tick = 0;
 };
 
+/// A corner of the plot area, where line_plot and histogram put the legend.
+enum class Corner { top_right, top_left, bottom_right, bottom_left };
+
+/// The corner whose legend-sized box the series' lines cross least (ties: the first in
+/// Corner's order), on the axes line_plot would draw: where line_plot puts its legend.
+/// Needs no PLplot.
+Corner legend_corner(const std::vector<Series>& series, const PlotOptions& options);
+
 /// True when encore was built with PLplot.
 bool available();
 
-/// Lines through each series' points (x ascending), each in its own colour, with a legend.
+/// Lines through each series' points (x ascending), each in its own colour, with a legend in
+/// the corner the lines leave freest (legend_corner).
 bool line_plot(const std::string& png, const std::vector<Series>& series,
                const PlotOptions& options);
 

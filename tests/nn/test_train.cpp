@@ -468,6 +468,25 @@ TEST_CASE("Trainer: lr_schedule sets the rate before each step, history records 
   CHECK(model->weight().to_vector<float>() != before);
 }
 
+TEST_CASE("plots: the legend goes to the corner the lines leave free") {
+  using plot::Corner;
+  plot::Series falling{.label = "loss", .x = {0, 1, 2, 3, 4}, .y = {10, 4, 2, 1.5, 1.2}};
+  CHECK(plot::legend_corner({falling}, {}) == Corner::top_right);
+  // A rising line crosses the top right and bottom left; of the two free corners, the first
+  // in Corner's order.
+  plot::Series rising{.label = "accuracy", .x = {0, 10}, .y = {0, 10}};
+  CHECK(plot::legend_corner({rising}, {}) == Corner::top_left);
+  // A second line along the top leaves only the bottom right.
+  plot::Series top{.label = "ceiling", .x = {0, 10}, .y = {10, 10}};
+  CHECK(plot::legend_corner({rising, top}, {}) == Corner::bottom_right);
+  // A log axis decides in log space: 5000 on an axis from 1 to 10000 sits mid-height on a
+  // linear axis but near the top on a log one.
+  plot::Series wall{.label = "wall", .x = {0, 0}, .y = {1, 10000}};  // the left edge, full height
+  plot::Series high{.label = "high", .x = {5, 10}, .y = {5000, 5000}};
+  CHECK(plot::legend_corner({wall, high}, {}) == Corner::top_right);
+  CHECK(plot::legend_corner({wall, high}, {.log_y = true}) == Corner::bottom_right);
+}
+
 TEST_CASE("plots: PNG files with the PNG signature, and input checks") {
   TempDir tmp;
   std::string png = (tmp.path / "line.png").string();
