@@ -109,6 +109,8 @@ Tensor pow(const Tensor& a, double exponent) {
          [a, exponent](const Tensors& g) {
            // NOTE: x^0 is constant; the general rule would give 0 * 0^-1 = NaN at a = 0.
            if (exponent == 0) return Tensors{g[0] * 0.0};
+           // x^2: square's vjp, the same values as the general rule (x^1 is x exactly).
+           if (exponent == 2) return Tensors{g[0] * a * 2.0};
            return Tensors{g[0] * pow(a, exponent - 1) * exponent};
          },
          {a});

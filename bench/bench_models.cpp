@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "models/models.h"
+#include "tensor/gemm_log.h"
 
 using namespace encore;
 
@@ -87,6 +88,63 @@ StepFn adam_step(nn::Module& model, optim::Adam& opt, std::function<Tensor()> lo
   };
 }
 
+/// Median seconds of f() over at least 5 runs and 20 ms (after one untimed run).
+template <class F>
+double median_seconds(F&& f) {
+  f();
+  std::vector<double> t;
+  double total = 0;
+  while (t.size() < 5 || (total < 0.02 && t.size() < 1000)) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    total += t.back();
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+/// The GEMM floor of one step: the products the step ran (recorded by raw::set_gemm_log), each
+/// timed alone through raw::matmul at the same shapes, transposes, batching and threads, on
+/// uniform data. Returns {GEMM GFLOP per step, the floor in ms}.
+std::pair<double, double> gemm_floor(const StepFn& step, Generator& gen) {
+  std::vector<raw::GemmCall> calls;
+  raw::set_gemm_log(&calls);
+  step();
+  raw::set_gemm_log(nullptr);
+  double flops = 0, seconds = 0;
+  std::vector<std::pair<raw::GemmCall, double>> timed;  // shapes already timed
+  auto same = [](const raw::GemmCall& a, const raw::GemmCall& b) {
+    return a.dtype == b.dtype && a.ta == b.ta && a.tb == b.tb && a.M == b.M && a.N == b.N &&
+           a.K == b.K && a.count == b.count && a.a_batched == b.a_batched &&
+           a.b_batched == b.b_batched;
+  };
+  NoGrad no_grad;
+  for (const raw::GemmCall& c : calls) {
+    flops += c.flops();
+    auto hit = std::find_if(timed.begin(), timed.end(), [&](auto& p) { return same(p.first, c); });
+    if (hit != timed.end()) {
+      seconds += hit->second;
+      continue;
+    }
+    // op(A) (M, K): stored (K, M) and transposed when ta; likewise B; a batch dim in front of
+    // the operand that differs per product.
+    auto operand = [&](bool trans, bool batched, int64_t rows, int64_t cols) {
+      Shape s = trans ? Shape{cols, rows} : Shape{rows, cols};
+      if (batched) s.insert(0, c.count);
+      Tensor t = rand(s, gen, c.dtype);
+      return trans ? transpose(t, -1, -2) : t;
+    };
+    Tensor a = operand(c.ta, c.a_batched, c.M, c.K), b = operand(c.tb, c.b_batched, c.K, c.N);
+    if (c.count > 1 && !c.a_batched && !c.b_batched)
+      b = expand(unsqueeze(b, 0), {c.count, c.K, c.N});
+    const double s = median_seconds([&] { (void)raw::matmul(a, b); });
+    timed.push_back({c, s});
+    seconds += s;
+  }
+  return {flops / 1e9, seconds * 1e3};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +180,10 @@ int main(int argc, char** argv) {
   app.add_option("--leaves", leaves, "recursive_ae: leaves (20: the seed's)")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 20))
       ->capture_default_str();
+  bool floor = false;
+  app.add_flag("--gemm-floor", floor,
+               "also time the step's GEMM products alone at the same shapes: gemm_gflop, "
+               "gemm_floor_ms and gemm_share (floor / median step) in the output");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -194,14 +256,24 @@ int main(int argc, char** argv) {
     std::sort(ms.begin(), ms.end());
     const size_t h = ms.size() / 2;
     const double median = ms.size() % 2 ? ms[h] : 0.5 * (ms[h - 1] + ms[h]);
+    std::string floor_json;
+    if (floor) {
+      auto [gflop, floor_ms] = gemm_floor(step, gen);
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    ",\"gemm_gflop\":%.4f,\"gemm_floor_ms\":%.4f,\"gemm_share\":%.4f", gflop,
+                    floor_ms, floor_ms / median);
+      floor_json = buf;
+    }
     std::printf(
         "{\"impl\":\"encore\",\"model\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"threads\":%d,"
         "\"steps\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"peak_rss_mb\":%.1f,"
         "\"first_step_end\":%.6f,\"blas_kernel\":\"%s\",\"blas_config\":\"%s\",\"cpu\":\"%s\","
-        "\"loss\":%.6g}\n",
+        "\"loss\":%.6g%s}\n",
         model_name.c_str(), variant.c_str(), static_cast<long long>(batch), threads, steps, median,
         ms.front(), ms.back(), peak_rss_mb(), first_step_end, json_escape(blas_kernel()).c_str(),
-        json_escape(blas_config()).c_str(), json_escape(cpu_name()).c_str(), loss);
+        json_escape(blas_config()).c_str(), json_escape(cpu_name()).c_str(), loss,
+        floor_json.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_models: %s\n", e.what());
     return 1;

@@ -103,6 +103,17 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 /// (bias pre-filled into the output, beta = 1).
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 
+/// OpenBLAS runs on the calling thread (tensor/threads.h); matmul and linear split a product of
+/// at least this many multiply-adds (M N K) over encore's threads, one block of the output each
+/// (a batch of smaller products: whole products per thread)...
+inline constexpr int64_t kGemmParallelWork = int64_t(1) << 20;
+/// ...in blocks of at least this many rows or columns of the output.
+inline constexpr int64_t kGemmMinBlock = 32;
+/// The threads one (M, K) @ (K, N) product runs on: 1 below kGemmParallelWork, inside a parallel
+/// region or with one thread set; else up to get_num_threads(), kGemmMinBlock rows or columns
+/// (the longer side) each.
+int gemm_threads(int64_t M, int64_t N, int64_t K);
+
 // ---------------------------------------------------------------------------------------------
 // Convolution helpers (kernels/conv.cpp)
 

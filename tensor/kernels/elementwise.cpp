@@ -322,7 +322,17 @@ void unary_float(UnaryOp op, const Tensor& x, Tensor& out, double a, double b) {
     case UnaryOp::mul_scalar:
       return map_unary<T>(x, out, [ta](T v) { return v * ta; });
     case UnaryOp::pow_scalar:
-      if (a == 2) return map_unary<T>(x, out, [](T v) { return v * v; });  // exact, faster
+      // The common exponents take the cheap exact spellings (the same values std::pow gives,
+      // without a libm call per element): x^2 is square's loop, x^1 a copy, x^0 one (also at
+      // NaN, as pow says), x^0.5 sqrt with pow's two exceptions (pow(-0, 0.5) = +0 and
+      // pow(-inf, 0.5) = +inf, where sqrt gives -0 and NaN).
+      if (a == 2) return map_unary<T>(x, out, [](T v) { return v * v; });
+      if (a == 1) return map_unary<T>(x, out, [](T v) { return v; });
+      if (a == 0) return map_unary<T>(x, out, [](T) { return T(1); });
+      if (a == 0.5)
+        return map_unary<T>(x, out, [](T v) {
+          return v == -std::numeric_limits<T>::infinity() ? -v : std::sqrt(v) + T(0);
+        });
       return map_unary<T>(x, out, [ta](T v) { return std::pow(v, ta); });
     case UnaryOp::rpow_scalar:
       return map_unary<T>(x, out, [ta](T v) { return std::pow(ta, v); });

@@ -2,7 +2,12 @@
 // strides allow (row-major with a leading dimension, or a transposed view passed as a transpose
 // flag); only other layouts are copied. Batched matmul broadcasts leading dims by stride, so an
 // expanded (stride-0) batch operand is never materialised.
+//
+// Threads: OpenBLAS runs on the calling thread only (tensor/threads.h); a large product is
+// split here into one block of C per OpenMP thread, so encore's elementwise loops and its GEMMs
+// share one pool of threads instead of OpenMP's and OpenBLAS's fighting over the cores.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <climits>
@@ -11,6 +16,7 @@
 #include <type_traits>
 
 #include "tensor/creation.h"
+#include "tensor/gemm_log.h"
 #include "tensor/kernels.h"
 #include "tensor/view.h"
 
@@ -39,10 +45,17 @@ std::optional<MatLayout> blas_layout(int64_t rows, int64_t cols, int64_t sr, int
   return std::nullopt;
 }
 
-/// C (M, N) = alpha op(A) (M, K) op(B) (K, N) + beta C, row-major, ldc = leading dim of C.
+thread_local std::vector<GemmCall>* g_gemm_log = nullptr;
+
+void log_gemm(DType dtype, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t count = 1,
+              bool a_batched = false, bool b_batched = false) {
+  if (g_gemm_log) g_gemm_log->push_back({dtype, ta, tb, M, N, K, count, a_batched, b_batched});
+}
+
+/// One BLAS call on this thread: C (M, N) = op(A) (M, K) op(B) (K, N) + beta C, row-major.
 template <class T>
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   auto t_a = ta ? CblasTrans : CblasNoTrans, t_b = tb ? CblasTrans : CblasNoTrans;
   auto i = [](int64_t v) { return static_cast<blasint>(v); };
   if constexpr (std::is_same_v<T, float>)
@@ -51,6 +64,44 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
   else
     cblas_dgemm(CblasRowMajor, t_a, t_b, i(M), i(N), i(K), 1.0, A, i(lda), B, i(ldb), beta, C,
                 i(ldc));
+}
+
+}  // namespace
+
+void set_gemm_log(std::vector<GemmCall>* log) { g_gemm_log = log; }
+
+int gemm_threads(int64_t M, int64_t N, int64_t K) {
+  if (M <= 0 || N <= 0 || K <= 0 || M * N * K < kGemmParallelWork || omp_in_parallel()) return 1;
+  const int64_t extent = std::max(M, N);
+  return static_cast<int>(std::clamp<int64_t>(extent / kGemmMinBlock, 1, omp_get_max_threads()));
+}
+
+namespace {
+
+/// C (M, N) = op(A) (M, K) op(B) (K, N) + beta C, row-major, ldc = leading dim of C. Large
+/// products are split over gemm_threads() threads along the longer of M and N, so that each
+/// thread packs all of the smaller operand and its own share of the larger one.
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  const int nt = gemm_threads(M, N, K);
+  if (nt <= 1) return gemm_serial(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  const bool split_n = N >= M;
+  const int64_t extent = split_n ? N : M;
+#pragma omp parallel num_threads(nt)
+  {
+    // Blocks of a multiple of 16 (a cache line of floats) columns or rows.
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    const int64_t chunk = ((extent + n - 1) / n + 15) / 16 * 16;
+    const int64_t b = std::min(extent, t * chunk), e = std::min(extent, b + chunk);
+    if (b < e) {
+      if (split_n)  // columns [b, e) of C: columns of op(B)
+        gemm_serial(ta, tb, M, e - b, K, A, lda, B + (tb ? b * ldb : b), ldb, beta, C + b, ldc);
+      else  // rows [b, e) of C: rows of op(A)
+        gemm_serial(ta, tb, e - b, N, K, A + (ta ? b : b * lda), lda, B, ldb, beta, C + b * ldc,
+                    ldc);
+    }
+  }
 }
 
 /// Throws unless every BLAS size fits a 32-bit blasint.
@@ -173,24 +224,56 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     T* op = out.data<T>();
     if (auto ld = fold_rows(pa, pb, batch, n, k)) {
       // One gemm: (batch * n, k) @ (k, m) -> contiguous (batch * n, m).
+      log_gemm(a.dtype(), false, pb.layout.trans, total / m, m, k);
       gemm<T>(false, pb.layout.trans, total / m, m, k, ap, *ld, bp, pb.layout.ld, T(0), op, m);
       return;
     }
-    int64_t nbatch = total / (n * m);
-    int64_t idx[kMaxDims] = {};
-    int64_t oa = 0, ob = 0;
-    for (int64_t i = 0; i < nbatch; ++i) {
-      // out[i] (n, m) = A[i] (n, k) @ B[i] (k, m)
-      gemm<T>(pa.layout.trans, pb.layout.trans, n, m, k, ap + oa, pa.layout.ld, bp + ob,
-              pb.layout.ld, T(0), op + i * n * m, m);
-      for (int d = nb - 1; d >= 0; --d) {  // next batch index, row-major
-        oa += pa.batch_strides[d];
-        ob += pb.batch_strides[d];
-        if (++idx[d] < batch[d]) break;
-        oa -= pa.batch_strides[d] * batch[d];
-        ob -= pb.batch_strides[d] * batch[d];
-        idx[d] = 0;
+    const int64_t nbatch = total / (n * m);
+    auto varies = [&](const Operand& o) {
+      for (int d = 0; d < nb; ++d)
+        if (batch[d] != 1 && o.batch_strides[d] != 0) return true;
+      return false;
+    };
+    log_gemm(a.dtype(), pa.layout.trans, pb.layout.trans, n, m, k, nbatch, varies(pa), varies(pb));
+    // out[i] (n, m) = A[i] (n, k) @ B[i] (k, m), for batch indices [begin, end).
+    auto run = [&](int64_t begin, int64_t end) {
+      int64_t idx[kMaxDims] = {};
+      int64_t oa = 0, ob = 0;
+      int64_t rest = begin;
+      for (int d = nb - 1; d >= 0; --d) {  // unravel begin, row-major
+        idx[d] = rest % batch[d];
+        rest /= batch[d];
+        oa += idx[d] * pa.batch_strides[d];
+        ob += idx[d] * pb.batch_strides[d];
       }
+      for (int64_t i = begin; i < end; ++i) {
+        gemm<T>(pa.layout.trans, pb.layout.trans, n, m, k, ap + oa, pa.layout.ld, bp + ob,
+                pb.layout.ld, T(0), op + i * n * m, m);
+        for (int d = nb - 1; d >= 0; --d) {  // next batch index, row-major
+          oa += pa.batch_strides[d];
+          ob += pb.batch_strides[d];
+          if (++idx[d] < batch[d]) break;
+          oa -= pa.batch_strides[d] * batch[d];
+          ob -= pb.batch_strides[d] * batch[d];
+          idx[d] = 0;
+        }
+      }
+    };
+    // Products too small to split each (a convolution's per-image products): the batch is
+    // split over the threads instead, whole products per thread.
+    const bool split_batch = nbatch > 1 && gemm_threads(n, m, k) == 1 && !omp_in_parallel() &&
+                             nbatch * n * m * k >= kGemmParallelWork;
+    const int64_t nt = split_batch ? std::min<int64_t>(omp_get_max_threads(), nbatch) : 1;
+    if (nt > 1) {
+#pragma omp parallel num_threads(static_cast <int>(nt))
+      {
+        const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+        const int64_t chunk = (nbatch + nth - 1) / nth;
+        const int64_t b = std::min(nbatch, t * chunk), e = std::min(nbatch, b + chunk);
+        if (b < e) run(b, e);
+      }
+    } else {
+      run(0, nbatch);
     }
   });
   return result == full ? out : view(out, result);
@@ -246,6 +329,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     }
     check_blas_range("linear", x.shape(), w.shape(), {rows, out_f, in, lx->ld, lw->ld});
     // out (rows, out_f) = x (rows, in) @ w^T (in, out_f) + out; w^T is a transpose flag.
+    log_gemm(x.dtype(), lx->trans, !lw->trans, rows, out_f, in);
     gemm<T>(lx->trans, !lw->trans, rows, out_f, in, x2.data<T>(), lx->ld, w2.data<T>(), lw->ld,
             bias.defined() ? T(1) : T(0), op, out_f);
   });

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -477,4 +478,50 @@ TEST_CASE("pow: the gradient at base 0 is PyTorch's 0, not NaN") {
   CHECK(db[0] == 0.0);
   CHECK(db[1] == 0.0);
   CHECK(db[2] == doctest::Approx(8 * std::log(2.0)).epsilon(1e-14));
+}
+
+TEST_CASE("pow: exponent 2 is square bitwise, forward and gradient; 0, 1, 0.5 are exact") {
+  // pow(x, 2) takes square's loop, and its vjp is square's: the same bits, not just close ones.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {DType::f32, DType::f64}) {
+    CAPTURE(std::string(dtype_name(dt)));
+    Tensor x = cast(rand({257}, gen(), DType::f64, -3, 3), dt);
+    Tensor gx_pow, gx_square;
+    Tensor y_pow, y_square;
+    {
+      GradientTape tape;
+      tape.watch(x);
+      y_pow = pow(x, 2.0);
+      gx_pow = tape.gradient(sum(y_pow * x), x);  // a non-constant upstream gradient
+    }
+    {
+      GradientTape tape;
+      tape.watch(x);
+      y_square = square(x);
+      gx_square = tape.gradient(sum(y_square * x), x);
+    }
+    CHECK(y_pow.dtype() == dt);
+    CHECK(gx_pow.dtype() == dt);
+    CHECK(values(y_pow) == values(y_square));
+    CHECK(values(gx_pow) == values(gx_square));
+
+    // The fast exponents give what std::pow gives, special values included.
+    Tensor special = tensor({nan, inf, -inf, 0.0, -0.0, 2.25, -4.0, 0.0625}, dt);
+    for (double e : {0.0, 1.0, 2.0, 0.5}) {
+      CAPTURE(e);
+      std::vector<double> got = values(pow(special, e)), in = values(special);
+      for (size_t i = 0; i < in.size(); ++i) {
+        CAPTURE(in[i]);
+        const double want =
+            dt == DType::f32 ? double(std::pow(float(in[i]), float(e))) : std::pow(in[i], e);
+        if (std::isnan(want)) {
+          CHECK(std::isnan(got[i]));
+        } else {
+          CHECK(got[i] == want);
+          CHECK(std::signbit(got[i]) == std::signbit(want));
+        }
+      }
+    }
+  }
 }

@@ -132,7 +132,9 @@ TEST_CASE("blas: switching kernels in the process, and back") {
   // Prescott (SSE3) runs on every x86_64 CPU.
   REQUIRE(set_blas_kernel("Prescott"));
   CHECK(blas_kernel() == "Prescott");
-  Tensor a = raw::reshape(arange(0, 12), {3, 4}), b = raw::reshape(arange(0, 8), {4, 2});
+  // arange of integers is i64; matmul needs a floating dtype.
+  Tensor a = raw::reshape(arange(0, 12), {3, 4}).to(DType::f32),
+         b = raw::reshape(arange(0, 8), {4, 2}).to(DType::f32);
   Tensor c = raw::matmul(a, b);
   CHECK(c.to_vector<double>() == std::vector<double>{28, 34, 76, 98, 124, 162});
   // An unknown name changes nothing.

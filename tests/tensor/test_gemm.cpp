@@ -6,8 +6,10 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "tensor/gemm_log.h"
 #include "tensor/tensor.h"
 
 using namespace encore;
@@ -316,4 +318,71 @@ TEST_CASE("linear: hand-worked values, zero sizes and errors") {
   CHECK(gemm_error([&] {
           raw::linear(x, zeros({3, 2, 1}), b);
         }).rfind("linear: input [2, 2]", 0) == 0);
+}
+
+TEST_CASE("matmul and linear: products split over threads match the naive loop and 1 thread") {
+  // Above raw::kGemmParallelWork the output is split into column or row blocks (or, for a batch
+  // of small products, into whole products), one per OpenMP thread; OpenBLAS runs on each.
+  Generator gen(11);
+  const int before = get_num_threads();
+  for (DType dt : {DType::f32, DType::f64}) {
+    std::vector<std::pair<Tensor, Tensor>> cases = {
+        {randn({64, 300}, gen, dt), randn({300, 160}, gen, dt)},  // columns split
+        {raw::transpose(randn({300, 200}, gen, dt), 0, 1),        // rows split, both transposed
+         raw::transpose(randn({48, 300}, gen, dt), 0, 1)},
+        {randn({40, 260}, gen, dt), randn({260, 129}, gen, dt)},    // a ragged last block
+        {randn({16, 27}, gen, dt), randn({64, 27, 100}, gen, dt)},  // batch split (conv-like)
+        {randn({8, 50, 60}, gen, dt), randn({8, 60, 70}, gen, dt)},
+    };
+    for (auto& [a, b] : cases) {
+      set_num_threads(2);
+      Tensor two = raw::matmul(a, b);
+      set_num_threads(1);
+      Tensor one = raw::matmul(a, b);
+      set_num_threads(before);
+      Shape shape;
+      std::vector<double> want = naive_matmul(a, b, shape);
+      check_close(two, want, shape);
+      check_close(one, want, shape);
+    }
+    Tensor x = randn({128, 300}, gen, dt), w = randn({200, 300}, gen, dt),
+           bias = randn({200}, gen, dt);
+    set_num_threads(2);
+    Tensor two = raw::linear(x, w, bias);
+    set_num_threads(1);
+    Tensor one = raw::linear(x, w, bias);
+    set_num_threads(before);
+    Shape shape;
+    std::vector<double> want = naive_matmul(x, raw::transpose(w, 0, 1), shape);
+    std::vector<double> bv = bias.to_vector<double>();
+    for (size_t i = 0; i < want.size(); ++i) want[i] += bv[i % 200];
+    check_close(two, want, shape);
+    check_close(one, want, shape);
+  }
+  // How many threads a product gets.
+  set_num_threads(2);
+  CHECK(raw::gemm_threads(8, 8, 8) == 1);         // small: one thread
+  CHECK(raw::gemm_threads(128, 1000, 784) == 2);  // a dense layer at batch 128
+  CHECK(raw::gemm_threads(1, 40, 1 << 20) == 1);  // too narrow to split into 32-wide blocks
+  set_num_threads(1);
+  CHECK(raw::gemm_threads(128, 1000, 784) == 1);
+  set_num_threads(before);
+}
+
+TEST_CASE("gemm log: matmul and linear record the products they hand to BLAS") {
+  Generator gen(12);
+  std::vector<raw::GemmCall> log;
+  raw::set_gemm_log(&log);
+  (void)raw::matmul(randn({3, 5}, gen), raw::transpose(randn({4, 5}, gen), 0, 1));
+  (void)raw::matmul(randn({6, 5}, gen), randn({2, 5, 7}, gen));  // one product per batch
+  (void)raw::linear(randn({9, 5}, gen), randn({4, 5}, gen), Tensor());
+  raw::set_gemm_log(nullptr);
+  (void)raw::matmul(randn({3, 5}, gen), randn({5, 3}, gen));  // not recorded
+  REQUIRE(log.size() == 3);
+  CHECK((!log[0].ta && log[0].tb && log[0].M == 3 && log[0].N == 4 && log[0].K == 5 &&
+         log[0].count == 1));
+  CHECK((log[1].M == 6 && log[1].N == 7 && log[1].K == 5 && log[1].count == 2 &&
+         !log[1].a_batched && log[1].b_batched));
+  CHECK((log[2].M == 9 && log[2].N == 4 && log[2].K == 5 && log[2].tb));
+  CHECK(log[1].flops() == 2.0 * 6 * 7 * 5 * 2);
 }
