@@ -81,11 +81,17 @@ encore_ensure_packages() {
   ((${#missing[@]} == 0)) || encore_die "still missing after apt-get install: ${missing[*]}"
 }
 
-# encore_select_mode SANITIZE CLANG (each 0 or 1): sets the build dir, compiler, meson options
-# and the test environment of one of scripts/test's modes. Each mode has its own build dir, so
-# switching modes never reconfigures another mode's build.
+# encore_select_mode SANITIZE CLANG [FUZZ] (each 0 or 1): sets the build dir, compiler, meson
+# options and the test environment of one of scripts/test's modes. Each mode has its own build
+# dir, so switching modes never reconfigures another mode's build. FUZZ (scripts/test --fuzz)
+# is clang + ASan + UBSan with the libFuzzer targets (-Dfuzz=true) in build-fuzz/, and
+# nothing else built.
 encore_select_mode() {
-  local sanitize="$1" clang="$2" dir=build
+  local sanitize="$1" clang="$2" fuzz="${3:-0}" dir=build
+  if ((fuzz)); then
+    sanitize=1
+    clang=1
+  fi
   if ((clang)); then
     # A build dir remembers its compiler: these matter only when it is first configured.
     export CC=clang CXX=clang++
@@ -117,6 +123,17 @@ encore_select_mode() {
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
     export LSAN_OPTIONS="suppressions=$ENCORE_ROOT/scripts/lsan.supp:print_suppressions=0"
+  fi
+  if ((fuzz)); then
+    ENCORE_MODE=fuzz
+    dir=build-fuzz
+    ENCORE_MESON_OPTIONS+=(-Dfuzz=true -Dtests=false)
+    # The library is single-threaded under the fuzzer: reports are reproducible.
+    export OMP_NUM_THREADS=1
+    # As --sanitize; an impossible size still returns null (encore throws), and libFuzzer's
+    # -malloc_limit_mb (scripts/test) reports any single allocation over it that an input
+    # asks for as a finding.
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:allocator_may_return_null=1"
   fi
   [[ -n "$ENCORE_BUILD_DIR_GIVEN" ]] || ENCORE_BUILD_DIR="$ENCORE_ROOT/$dir"
 }

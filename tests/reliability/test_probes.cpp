@@ -1,0 +1,283 @@
+// Bad input on public paths: each probe is one row of the README's probe table (Reliability).
+// Every probe must throw an encore::Error (never crash, never another exception) whose message
+// holds each expected part: the op the user called and the shapes, dtypes or values at fault.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "models/models.h"
+#include "nn/nn.h"
+#include "tensor/io.h"
+#include "tests/support/support.h"
+
+using namespace encore;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Probe {
+  const char* what;
+  std::function<void()> call;
+  std::vector<std::string> parts;  // each must occur in the message
+};
+
+/// A file in the temp directory holding bytes, removed at scope exit.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& bytes) {
+    static int n = 0;
+    path = (fs::temp_directory_path() /
+            ("encore_probe_" + std::to_string(::getpid()) + "_" + std::to_string(n++)))
+               .string();
+    std::ofstream(path, std::ios::binary) << bytes;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+
+void run(const std::vector<Probe>& probes) {
+  for (const Probe& p : probes) {
+    SUBCASE(p.what) {
+      const std::string msg = testing::expect_error(p.call);
+      for (const std::string& part : p.parts) {
+        CAPTURE(msg);
+        CHECK_MESSAGE(msg.find(part) != std::string::npos, "expected '", part, "'");
+      }
+    }
+  }
+}
+
+Tensor f32(const Shape& s) { return zeros(s); }
+
+}  // namespace
+
+TEST_CASE("probes: layers") {
+  Generator g(1);
+  run({
+      {"Linear: wrong input width",
+       [&] {
+         nn::Linear(4, 2, {.gen = &g}).forward(f32({3, 5}));
+       },
+       {"Linear", "[3, 5]"}},
+      {"Linear: i64 input",
+       [&] {
+         nn::Linear(4, 2, {.gen = &g}).forward(zeros({3, 4}, DType::i64));
+       },
+       {"linear", "i64", "[3, 4]"}},  // the functional op nn::Linear::forward calls
+      {"Linear: zero features", [&] { nn::Linear(0, 2, {.gen = &g}); }, {"Linear", "0"}},
+      {"Linear: 2^31 x 2^31 weight",
+       [&] { nn::Linear(int64_t{1} << 31, int64_t{1} << 31); },
+       {"Linear"}},
+      {"Conv2d: wrong channels",
+       [&] {
+         nn::Conv2d(3, 4, 3, {.gen = &g}).forward(f32({1, 2, 8, 8}));
+       },
+       {"Conv2d", "[1, 2, 8, 8]"}},
+      {"Conv2d: input smaller than kernel",
+       [&] {
+         nn::Conv2d(1, 1, 5, {.gen = &g}).forward(f32({1, 1, 3, 3}));
+       },
+       {"Conv2d", "[1, 1, 3, 3]"}},
+      {"Conv2d: stride 0", [&] { nn::Conv2d(1, 1, 3, {.stride = 0, .gen = &g}); }, {"Conv2d"}},
+      {"BatchNorm1d: wrong features",
+       [&] {
+         nn::BatchNorm1d(4).forward(f32({8, 5}));
+       },
+       {"BatchNorm1d", "[8, 5]"}},
+      {"BatchNorm1d: i64 input",
+       [&] {
+         nn::BatchNorm1d(4).forward(zeros({8, 4}, DType::i64));
+       },
+       {"BatchNorm1d", "i64"}},
+      {"BatchNorm2d: 2-d input",
+       [&] {
+         nn::BatchNorm2d(4).forward(f32({8, 4}));
+       },
+       {"BatchNorm2d", "[8, 4]"}},
+      {"Embedding: index out of range",
+       [&] { nn::Embedding(10, 3).forward(full({2}, 10, DType::i64)); },
+       {"Embedding", "10"}},
+      {"Embedding: f32 indices",
+       [&] { nn::Embedding(10, 3).forward(f32({2})); },
+       {"Embedding", "f32"}},
+      {"Dropout: p = 1.5", [&] { nn::Dropout(1.5); }, {"Dropout", "1.5"}},
+      {"LSTM: wrong input width",
+       [&] {
+         nn::LSTM(4, 8).forward(f32({2, 5, 3}));
+       },
+       {"LSTM", "[2, 5, 3]"}},
+  });
+}
+
+TEST_CASE("probes: losses") {
+  run({
+      {"mse_loss: shapes differ",
+       [] {
+         nn::mse_loss(f32({4, 3}), f32({4, 2}));
+       },
+       {"mse_loss", "[4, 3]", "[4, 2]"}},
+      {"mse_loss: empty batch",
+       [] {
+         nn::mse_loss(f32({0, 3}), f32({0, 3}));
+       },
+       {"mse_loss"}},
+      {"mse_loss: i64 input",
+       [] { nn::mse_loss(zeros({4}, DType::i64), zeros({4}, DType::i64)); },
+       {"mse_loss", "i64"}},
+      {"cross_entropy: label out of range",
+       [] {
+         nn::cross_entropy(f32({2, 5}), full({2}, 5, DType::i64));
+       },
+       {"cross_entropy", "5"}},
+      {"cross_entropy: f32 labels",
+       [] {
+         nn::cross_entropy(f32({2, 5}), f32({2}));
+       },
+       {"cross_entropy", "f32"}},
+      {"cross_entropy: batch sizes differ",
+       [] {
+         nn::cross_entropy(f32({2, 5}), zeros({3}, DType::i64));
+       },
+       {"cross_entropy", "[3]"}},
+      {"binary_cross_entropy: shapes differ",
+       [] { nn::binary_cross_entropy(f32({4}), f32({5})); },
+       {"binary_cross_entropy", "[4]"}},
+      {"bce_with_logits: shapes differ",
+       [] {
+         nn::bce_with_logits(f32({4}), f32({2, 2}));
+       },
+       {"bce_with_logits", "[4]"}},
+      {"gaussian_kl: shapes differ",
+       [] {
+         nn::gaussian_kl(f32({2, 3}), f32({2, 4}));
+       },
+       {"gaussian_kl", "[2, 3]"}},
+  });
+}
+
+TEST_CASE("probes: tensors and ops") {
+  run({
+      {"matmul: inner sizes differ",
+       [] {
+         matmul(f32({2, 3}), f32({4, 5}));
+       },
+       {"matmul", "[2, 3]", "[4, 5]"}},
+      {"reshape: element count differs",
+       [] {
+         reshape(f32({2, 3}), {4, 2});
+       },
+       {"reshape", "[2, 3]"}},
+      {"concat: sizes differ off the dim",
+       [] {
+         concat({f32({2, 3}), f32({2, 4})}, 0);
+       },
+       {"concat"}},
+      {"narrow: past the end", [] { narrow(f32({4}), 0, 2, 3); }, {"narrow"}},
+      {"select: index out of range", [] { select(f32({4}), 0, 4); }, {"select"}},
+      {"ones: 2^62 elements", [] { ones({int64_t{1} << 62}); }, {"ones"}},
+      {"zeros: 2^31 x 2^31",
+       [] {
+         zeros({int64_t{1} << 31, int64_t{1} << 31});
+       },
+       {"zeros"}},
+      {"sum: dim out of range",
+       [] {
+         sum(f32({2, 3}), {2});
+       },
+       {"sum"}},
+      {"softmax: dim out of range",
+       [] {
+         softmax(f32({2, 3}), 5);
+       },
+       {"softmax"}},
+      {"index_select: index out of range",
+       [] {
+         index_select(f32({4, 2}), 0, full({1}, 4, DType::i64));
+       },
+       {"index_select"}},
+  });
+}
+
+TEST_CASE("probes: files") {
+  const TempFile junk("hello, not a data file");
+  const TempFile empty("");
+  run({
+      {"read_idx: missing file",
+       [] { io::read_idx("/nonexistent/encore/x.idx"); },
+       {"read_idx", "/nonexistent/encore/x.idx"}},
+      {"read_idx: text file", [&] { io::read_idx(junk.path); }, {"read_idx", junk.path}},
+      {"read_idx: empty file", [&] { io::read_idx(empty.path); }, {"read_idx", "0 bytes"}},
+      {"read_idx: a directory",
+       [] { io::read_idx(fs::temp_directory_path().string()); },
+       {"read_idx"}},
+      {"read_image: text file", [&] { io::read_image(junk.path); }, {"read_image", "not a PNG"}},
+      {"read_image: channels 2", [&] { io::read_image(junk.path, 2); }, {"read_image", "channels"}},
+      {"load_safetensors: text file",
+       [&] { io::load_safetensors(junk.path); },
+       {"load_safetensors", junk.path}},
+      {"load_safetensors: empty file",
+       [&] { io::load_safetensors(empty.path); },
+       {"load_safetensors", "truncated"}},
+      {"write_png: 2 channels",
+       [] {
+         io::write_png("/tmp/x.png", f32({2, 4, 4}));
+       },
+       {"write_png", "[2, 4, 4]"}},
+      {"load_mnist: missing folder",
+       [] { nn::load_mnist("/nonexistent/encore/mnist"); },
+       {"/nonexistent/encore/mnist"}},
+  });
+}
+
+TEST_CASE("probes: checkpoints and state") {
+  const std::string dir = testing::source_path("tests/fuzz/corpus/checkpoint").string();
+  auto load_into_other_model = [&](const std::string& file) {
+    Generator g(1);
+    models::DenseAutoencoder model({.hidden = {16}, .code = 4, .gen = &g});
+    optim::Adam opt(model.parameters());
+    Generator gen(2);
+    nn::load_checkpoint(dir + "/" + file, model, opt, gen);
+  };
+  run({
+      {"load_checkpoint: another model's checkpoint",
+       [&] { load_into_other_model("valid-mid-pass.safetensors"); },
+       {"load_checkpoint"}},
+      {"load_checkpoint: a plain safetensors file",
+       [&] { load_into_other_model("bad-not-checkpoint.safetensors"); },
+       {"load_checkpoint", "not an encore training checkpoint"}},
+      {"Module::load_state_dict: missing keys",
+       [] {
+         nn::Linear l(2, 2);
+         l.load_state_dict({}, true);
+       },
+       {"weight"}},
+      {"BatchNorm1d: num_batches_tracked -1",
+       [] {
+         nn::BatchNorm1d bn(2);
+         auto st = bn.state_dict();
+         st["num_batches_tracked"] = full(Shape{}, -1, DType::i64);
+         bn.load_state_dict(st, true);
+       },
+       {"num_batches_tracked"}},
+      {"Adam: gradients of another shape",
+       [] {
+         Tensor w = zeros({2, 2});
+         optim::Adam opt({w});
+         opt.step({zeros({3})});
+       },
+       {"Adam"}},
+      {"Adam: f64 gradient for an f32 parameter",
+       [] {
+         Tensor w = zeros({2});
+         optim::Adam opt({w});
+         opt.step({zeros({2}, DType::f64)});
+       },
+       {"Adam", "f64"}},
+  });
+}
