@@ -91,19 +91,25 @@ struct Distributed::Impl {
   // Reused bucket buffers (bytes), one per bucket of the last all-reduce.
   std::vector<std::vector<char>> buckets;
 
-  /// Polls the requests until all complete; returns false at the deadline. Spins briefly, then
-  /// sleeps between polls (growing to 1 ms) so a waiting rank leaves the cores to the others.
+  /// Polls the requests until all complete; returns false at the deadline. Open MPI's
+  /// non-blocking collectives advance only inside MPI calls, one round per poll, so the first
+  /// 20 ms poll back to back (yielding the core to any other runnable process); a longer wait
+  /// (a slow peer) sleeps between polls, growing to 1 ms, to leave the cores to the others.
   bool wait(std::vector<MPI_Request>& reqs, double timeout) {
     if (reqs.empty()) return true;
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout);
-    int polls = 0;
+    const auto start = Clock::now();
+    const auto deadline = start + std::chrono::duration<double>(timeout);
+    const auto spin_until = start + std::chrono::milliseconds(20);
     auto pause = std::chrono::microseconds(20);
     for (;;) {
       int done = 0;
       MPI_Testall(int(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE);
       if (done) return true;
-      if (Clock::now() > deadline) return false;
-      if (++polls > 200) {
+      const auto now = Clock::now();
+      if (now > deadline) return false;
+      if (now < spin_until) {
+        std::this_thread::yield();
+      } else {
         std::this_thread::sleep_for(pause);
         pause = std::min(pause * 2, std::chrono::microseconds(1000));
       }
@@ -332,6 +338,7 @@ void Distributed::all_reduce_gradients(Tensors& grads, const Tensors& params, do
   }
   const auto t0 = Clock::now();
   if (step >= 0) roll_call(step, "gradient all-reduce");
+  stats_.arrival_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
 
   // Buckets: runs of same-dtype gradients, last parameter first, up to bucket_bytes each.
   struct Bucket {

@@ -71,6 +71,9 @@ struct DistributedStats {
   int64_t buckets = 0;        ///< MPI_Iallreduce calls they made
   int64_t bytes = 0;          ///< gradient bytes this rank contributed
   double reduce_seconds = 0;  ///< time in all_reduce_gradients (packing, waiting, unpacking)
+  /// The part of reduce_seconds spent in the roll call: waiting for the slowest rank to finish
+  /// its backward walk, not moving gradients.
+  double arrival_seconds = 0;
 };
 
 /// The MPI world of this process: one per process (MPI can be initialised once).
