@@ -61,8 +61,10 @@ struct FitOptions {
   /// Batches; each takes its shard of every global batch, gradients (and the reported loss)
   /// are averaged over the ranks, and only rank 0 writes files and prints. The loss function
   /// must return a mean over the batch's examples for the average to equal the single-process
-  /// gradient. With a resume, every rank reads out_dir's checkpoint (a shared or copied
-  /// folder). Must outlive the Trainer; null: one process.
+  /// gradient. fit(steps_per_epoch, fn) does not shard: there each rank's fn must take its own
+  /// share of the step's data, and the ranks' losses are averaged with equal weights. With a
+  /// resume, every rank reads out_dir's checkpoint (a shared or copied folder). Must outlive
+  /// the Trainer; null: one process.
   Distributed* distributed = nullptr;
 };
 
