@@ -24,6 +24,16 @@ using namespace encore;
 
 namespace {
 
+/// The all-reduce totals of a distributed run, for metrics.json (none in one process).
+nn::Metrics comm_metrics(const nn::Distributed* dist) {
+  if (!dist) return {};
+  const nn::DistributedStats& s = dist->stats();
+  return {{"allreduce_seconds", s.reduce_seconds},
+          {"allreduce_arrival_seconds", s.arrival_seconds},
+          {"allreduce_bytes_per_step",
+           s.all_reduces > 0 ? double(s.bytes) / double(s.all_reduces) : 0.0}};
+}
+
 /// Rows alternate: 8 test digits, then their reconstructions; up to 4 such row pairs (as many
 /// as the test images allow). images: (N, 1, 28, 28) with N >= 8.
 void write_reconstructions(const std::string& png, models::ConvAutoencoder& model,
@@ -53,9 +63,20 @@ int main(int argc, char** argv) {
                  "encoder filters c (decoder: 7*7*c units, then 2c and c filters)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  bool distributed = false;
+  app.add_flag("--distributed", distributed,
+               "data-parallel over MPI: run under mpirun -np N; each rank takes 1/N of every "
+               "batch, only rank 0 prints and writes");
   CLI11_PARSE(app, argc, argv);
+  std::unique_ptr<nn::Distributed> dist;  // outlives run(): an error on one rank stops all
 
-  return examples::run("conv_ae", [&] {
+  const int status = examples::run("conv_ae", [&] {
+    if (distributed) {
+      dist = std::make_unique<nn::Distributed>(argc, argv);  // throws in a build without MPI
+      if (!dist->is_root() && !std::freopen("/dev/null", "w", stdout))
+        std::fprintf(stderr, "conv_ae: rank %d: cannot silence stdout\n", dist->rank());
+      if (f.threads == 0) f.threads = dist->threads_per_rank();
+    }
     examples::setup(f);
     Generator gen(f.seed);
     models::ConvAutoencoder model({.latent = latent, .channels = channels, .gen = &gen});
@@ -70,7 +91,9 @@ int main(int argc, char** argv) {
 
     optim::Adam opt(model.parameters(), {.lr = f.lr});
     nn::Batches batches({train.images}, {.batch_size = f.batch_size}, gen);
-    nn::Trainer trainer(model, opt, gen, examples::fit_options(f, "conv_ae", app));
+    nn::FitOptions fo = examples::fit_options(f, "conv_ae", app);
+    fo.distributed = dist.get();
+    nn::Trainer trainer(model, opt, gen, fo);
 
     auto evaluate = [&] {
       models::ReconstructionError e = models::reconstruction_error(
@@ -89,9 +112,12 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> notes;
     if (picture)
       notes["reconstructions.png"] = "rows alternate: 8 test digits, then their reconstructions";
-    trainer.write_metrics({}, notes);
+    trainer.write_metrics(comm_metrics(dist.get()), notes);
     std::printf("test BCE %.5f, squared error per image %.3f%s%s\n", r.final_metrics.at("test_bce"),
                 r.final_metrics.at("test_squared_error"), picture ? "; wrote " : "",
                 picture ? png.c_str() : "");
   });
+  if (status != 0 && dist && dist->size() > 1)
+    dist->abort("stopping every rank after the error above", status);
+  return status;
 }

@@ -35,6 +35,16 @@ using namespace encore;
 
 namespace {
 
+/// The all-reduce totals of a distributed run, for metrics.json (none in one process).
+nn::Metrics comm_metrics(const nn::Distributed* dist) {
+  if (!dist) return {};
+  const nn::DistributedStats& s = dist->stats();
+  return {{"allreduce_seconds", s.reduce_seconds},
+          {"allreduce_arrival_seconds", s.arrival_seconds},
+          {"allreduce_bytes_per_step",
+           s.all_reduces > 0 ? double(s.bytes) / double(s.all_reduces) : 0.0}};
+}
+
 /// The mean over images of the per-image squared error, and the per-image values.
 struct ImageErrors {
   double mean = 0;
@@ -94,10 +104,21 @@ int main(int argc, char** argv) {
   app.add_option("--pca-components", pca_components, "PCA components (0: the code size)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  bool distributed = false;
+  app.add_flag("--distributed", distributed,
+               "data-parallel over MPI: run under mpirun -np N; each rank takes 1/N of every "
+               "batch, only rank 0 prints and writes");
   CLI11_PARSE(app, argc, argv);
+  std::unique_ptr<nn::Distributed> dist;  // outlives run(): an error on one rank stops all
   if (pca_components == 0) pca_components = code;
 
-  return examples::run("dense_ae", [&] {
+  const int status = examples::run("dense_ae", [&] {
+    if (distributed) {
+      dist = std::make_unique<nn::Distributed>(argc, argv);  // throws in a build without MPI
+      if (!dist->is_root() && !std::freopen("/dev/null", "w", stdout))
+        std::fprintf(stderr, "dense_ae: rank %d: cannot silence stdout\n", dist->rank());
+      if (f.threads == 0) f.threads = dist->threads_per_rank();
+    }
     examples::setup(f);
     Generator gen(f.seed);
     models::DenseAutoencoder model({.hidden = hidden,
@@ -138,6 +159,7 @@ int main(int argc, char** argv) {
     optim::Adam opt(model.parameters(), {.lr = f.lr});
     nn::Batches batches({train.images}, {.batch_size = f.batch_size}, gen);
     nn::FitOptions fo = examples::fit_options(f, "dense_ae", app);
+    fo.distributed = dist.get();
     if (cosine)
       fo.lr_schedule =
           optim::CosineDecay{.base_lr = f.lr, .total_steps = f.epochs * batches.size()};
@@ -187,16 +209,20 @@ int main(int argc, char** argv) {
                               .ylabel = "PC 2"}))
         notes["codes_pca.png"] = "test codes' first two principal components by digit";
     }
-    trainer.write_metrics({{"test_squared_error", ae_err.mean},
-                           {"pca_test_squared_error", pca_err.mean},
-                           {"pca_components", double(pca_components)},
-                           {"pca_fit_seconds", pca_seconds},
-                           {"parameters", double(model.num_parameters())},
-                           {"tied_parameter_saving", double(model.tied_parameter_saving())}},
-                          notes);
+    nn::Metrics results = comm_metrics(dist.get());
+    results.insert({{"test_squared_error", ae_err.mean},
+                    {"pca_test_squared_error", pca_err.mean},
+                    {"pca_components", double(pca_components)},
+                    {"pca_fit_seconds", pca_seconds},
+                    {"parameters", double(model.num_parameters())},
+                    {"tied_parameter_saving", double(model.tied_parameter_saving())}});
+    trainer.write_metrics(results, notes);
     std::printf("test squared error per image: autoencoder %.3f, PCA(%lld) %.3f\n", ae_err.mean,
                 static_cast<long long>(pca_components), pca_err.mean);
     for (const auto& [file, what] : notes)
       std::printf("wrote %s (%s)\n", trainer.out_path(file).c_str(), what.c_str());
   });
+  if (status != 0 && dist && dist->size() > 1)
+    dist->abort("stopping every rank after the error above", status);
+  return status;
 }

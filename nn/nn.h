@@ -8,6 +8,7 @@
 #include "container.h"
 #include "conv.h"
 #include "data.h"
+#include "distributed.h"
 #include "dropout.h"
 #include "embedding.h"
 #include "init.h"

@@ -2,6 +2,10 @@
 // evaluation, checkpoints (each epoch, every N steps, on SIGINT) with exact resume, and the
 // run's files (history.csv, loss.png). The progress bar and metrics.json are in train_report.cpp.
 //
+// Distributed (FitOptions::distributed): every rank runs this loop in step; the batch is sharded
+// in fit(), the gradients, the loss and the SIGINT flag are all-reduced after the backward walk,
+// and only rank 0 writes and prints.
+//
 // Resume is exact because everything a step depends on is in the checkpoint: the model, the
 // optimizer's state, the Generator (which shuffles the Batches and draws any noise) and the
 // current shuffle order; the history and the unfinished epoch's loss sum ride along in the
@@ -152,18 +156,24 @@ Trainer::Trainer(Module& model, optim::Optimizer& optimizer, Generator& gen, Fit
 }
 
 std::string Trainer::out_path(const std::string& file) const {
-  if (options_.out_dir.empty()) return "";
+  if (options_.out_dir.empty() || !is_root()) return "";
   return (std::filesystem::path(options_.out_dir) / file).string();
 }
 
 FitResult Trainer::fit(Batches& train, const LossFn& loss_fn, const EvalFn& eval_fn) {
   ENCORE_CHECK(train.size() >= 1, options_.name.c_str(), "the training data gives no batches (",
                train.examples(), " examples)");
+  Distributed* dist = options_.distributed;
   return run(
       train.size(),
-      [&](int64_t index, int64_t, int64_t& samples) {
+      [&, dist](int64_t index, int64_t, int64_t& samples, double& weight) {
         Tensors batch = train.batch(index);
         samples = batch.empty() || batch[0].dim() == 0 ? 0 : batch[0].size(0);
+        weight = 1;
+        if (dist && dist->size() > 1) {  // this rank's rows of the global batch
+          batch = dist->shard(batch);
+          weight = double(batch[0].size(0)) / double(samples);
+        }
         return loss_fn(batch);
       },
       &train, eval_fn);
@@ -174,8 +184,9 @@ FitResult Trainer::fit(int64_t steps_per_epoch, const StepLossFn& loss_fn, const
                "steps_per_epoch must be at least 1, got ", steps_per_epoch);
   return run(
       steps_per_epoch,
-      [&](int64_t, int64_t step, int64_t& samples) {
+      [&](int64_t, int64_t step, int64_t& samples, double& weight) {
         samples = 0;
+        weight = options_.distributed ? 1.0 / options_.distributed->size() : 1.0;
         return loss_fn(step);
       },
       nullptr, eval_fn);
@@ -205,8 +216,14 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
   samples_ = 0;
   train_seconds_ = 0;
   process_steps_ = 0;
-  const bool files = !options_.out_dir.empty();
-  const std::string ckpt = out_path("checkpoint.safetensors");
+  Distributed* const dist = options_.distributed;
+  const bool root = is_root();  // only rank 0 writes files and prints
+  const bool files = !options_.out_dir.empty() && root;
+  // Every rank reads the checkpoint when resuming; only rank 0 writes it.
+  const std::string ckpt =
+      options_.out_dir.empty()
+          ? std::string()
+          : (std::filesystem::path(options_.out_dir) / "checkpoint.safetensors").string();
   if (files) std::filesystem::create_directories(options_.out_dir);
 
   // Where to start: the beginning, or the checkpoint.
@@ -216,8 +233,9 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
   double epoch_secs = 0;  // time spent in the unfinished epoch before a resume
   if (options_.resume) {
     if (!std::filesystem::exists(ckpt)) {
-      std::printf("%s: no checkpoint at %s; starting from the beginning\n", name.c_str(),
-                  ckpt.c_str());
+      if (root)
+        std::printf("%s: no checkpoint at %s; starting from the beginning\n", name.c_str(),
+                    ckpt.c_str());
     } else {
       TrainingState st = load_checkpoint(ckpt, model_, optimizer_, gen_, batches);
       auto get = [&](const char* key) {
@@ -248,7 +266,8 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
       result_.history = parse_history(get("history"), ckpt);
       report_config_changes(name, get("config"), options_.config);
       result_.resumed = true;
-      if (epoch >= options_.epochs)
+      if (!root) {
+      } else if (epoch >= options_.epochs)
         std::printf("%s: resumed from %s at step %lld: all %lld epochs are done\n", name.c_str(),
                     ckpt.c_str(), static_cast<long long>(step), static_cast<long long>(epoch));
       else
@@ -259,15 +278,27 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
                     static_cast<long long>(steps_per_epoch));
     }
   }
+  if (dist) {
+    // Every rank must start from the same step (each read the checkpoint, or none did), and
+    // from rank 0's weights.
+    const std::vector<double> lo = dist->all_reduce_min({double(step)}, "resume");
+    const std::vector<double> hi = dist->all_reduce_max({double(step)}, "resume");
+    ENCORE_CHECK(lo[0] == hi[0], name.c_str(), "the ranks resume from different steps (",
+                 int64_t(lo[0]), " to ", int64_t(hi[0]), "): every rank must see the same ", ckpt,
+                 " (a shared or copied out_dir)");
+    dist->broadcast(model_);
+  }
   result_.steps = step;
 
   // A checkpoint after `step` steps and `epochs_done` complete epochs; `seconds` spent so far in
   // the unfinished epoch (0 at an epoch's end).
   auto save = [&](int64_t epochs_done, bool epoch_done, double seconds) {
-    if (!files) return;
+    if (options_.out_dir.empty()) return;
+    // Checked on every rank (the parameters are the same on all), so all stop together.
     std::string bad = first_non_finite(model_);
     ENCORE_CHECK(bad.empty(), name.c_str(), "'", bad, "' is not finite after step ", step,
                  "; no checkpoint written (the last one is from before)");
+    if (!files) return;
     TrainingState st{.step = step, .epoch = epochs_done};
     st.extra["steps_per_epoch"] = std::to_string(steps_per_epoch);
     st.extra["loss_sum"] = exact(epoch_done ? 0.0 : loss_sum);
@@ -294,7 +325,8 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
     result_.interrupted = true;
     result_.wall_seconds = seconds_since(fit_start);
     if (files) write_metrics();
-    if (files)
+    if (!root) {
+    } else if (files)
       std::printf(
           "interrupted: checkpoint written to %s; run the same command with --resume to "
           "continue\n",
@@ -318,28 +350,42 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
     char prefix[96];
     std::snprintf(prefix, sizeof(prefix), "%s epoch %lld/%lld", name.c_str(),
                   static_cast<long long>(epoch + 1), static_cast<long long>(options_.epochs));
-    Progress progress(options_.progress, prefix, steps_per_epoch, index);
+    Progress progress(options_.progress && root, prefix, steps_per_epoch, index);
     int64_t epoch_samples = 0;
     for (; index < steps_per_epoch; ++index) {
       const auto step_start = Clock::now();
       if (options_.lr_schedule) optimizer_.set_lr(options_.lr_schedule(step));
       int64_t samples = 0;
-      double value = 0;
+      double value = 0, weight = 1;
+      bool stop = false;  // SIGINT, on any rank
       {
         GradientTape tape;
-        Tensor loss = step_fn(index, step, samples);
+        Tensor loss = step_fn(index, step, samples, weight);
         ENCORE_CHECK(loss.defined() && loss.numel() == 1, name.c_str(),
                      "the loss function must return a scalar, got ",
                      loss.defined() ? to_string(loss.shape()) : std::string("an undefined tensor"),
                      " at step ", step + 1);
         value = loss.item<double>();
-        ENCORE_CHECK(std::isfinite(value), name.c_str(), "the loss is ", value, " at step ",
-                     step + 1, " (epoch ", epoch + 1, ", step ", index + 1, " of ", steps_per_epoch,
-                     "); training stopped before updating the parameters",
-                     files ? "; the last checkpoint is from before this step" : "");
         Tensors grads = tape.gradient(loss, params);
+        if (dist) {
+          // The weighted mean of the ranks' gradients and losses, and whether any rank got a
+          // SIGINT, in one exchange: every rank then decides alike.
+          std::vector<double> extras{value * weight, sigint.raised() ? 1.0 : 0.0};
+          dist->all_reduce_gradients(grads, params, weight, &extras, step);
+          value = extras[0];
+          stop = extras[1] > 0;
+        } else {
+          stop = sigint.raised();
+        }
+        ENCORE_CHECK(
+            std::isfinite(value), name.c_str(), "the loss is ", value, " at step ", step + 1,
+            " (epoch ", epoch + 1, ", step ", index + 1, " of ", steps_per_epoch,
+            "); training stopped before updating the parameters",
+            !options_.out_dir.empty() ? "; the last checkpoint is from before this step" : "");
         if (options_.on_gradients) options_.on_gradients(grads);
         optimizer_.step(grads);
+        if (dist && dist->options().batch_norm == BatchNormSync::average_running_stats)
+          dist->average_buffers(model_);
       }
       loss_sum += value;
       ++step;
@@ -352,10 +398,9 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
       progress.update(index + 1, loss_sum / double(index + 1), epoch_samples,
                       seconds_since(epoch_start));
       bool last = index + 1 == steps_per_epoch;
-      if (sigint.raised() ||
-          (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0 && !last))
+      if (stop || (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0 && !last))
         save(epoch, false, epoch_secs + seconds_since(epoch_start));
-      if (sigint.raised()) {
+      if (stop) {
         progress.clear();
         return interrupted();
       }
@@ -370,7 +415,7 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
     rec.seconds = epoch_secs + seconds_since(epoch_start);
     result_.history.push_back(rec);
     result_.final_metrics = rec.metrics;
-    std::printf("%s\n", epoch_line(name, rec, options_.epochs).c_str());
+    if (root) std::printf("%s\n", epoch_line(name, rec, options_.epochs).c_str());
     std::fflush(stdout);
     save(epoch + 1, true, 0);
     result_.wall_seconds = seconds_since(fit_start);
@@ -380,7 +425,9 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
     }
     // SIGINT during the evaluation: the epoch's checkpoint is written; stop unless it was the
     // last epoch anyway.
-    if (sigint.raised() && epoch + 1 < options_.epochs) return interrupted();
+    bool stop = sigint.raised();
+    if (dist) stop = dist->all_reduce_max({stop ? 1.0 : 0.0}, "end of epoch")[0] > 0;
+    if (stop && epoch + 1 < options_.epochs) return interrupted();
   }
   result_.wall_seconds = seconds_since(fit_start);
   if (files) write_metrics();
@@ -388,7 +435,7 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
 }
 
 void Trainer::write_history() const {
-  if (options_.out_dir.empty()) return;
+  if (options_.out_dir.empty() || !is_root()) return;
   std::set<std::string> keys;
   for (const EpochRecord& r : result_.history)
     for (const auto& [k, v] : r.metrics) keys.insert(k);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data.h"
+#include "distributed.h"
 #include "module.h"
 #include "optim/optimizer.h"
 
@@ -56,6 +57,15 @@ struct FitOptions {
   /// When set, the learning rate of global step s (0-based) is lr_schedule(s), set before the
   /// step (e.g. an optim::CosineDecay).
   std::function<double(int64_t step)> lr_schedule;
+  /// Data-parallel training (nn/distributed.h): every rank runs the same fit() over the same
+  /// Batches; each takes its shard of every global batch, gradients (and the reported loss)
+  /// are averaged over the ranks, and only rank 0 writes files and prints. The loss function
+  /// must return a mean over the batch's examples for the average to equal the single-process
+  /// gradient. fit(steps_per_epoch, fn) does not shard: there each rank's fn must take its own
+  /// share of the step's data, and the ranks' losses are averaged with equal weights. With a
+  /// resume, every rank reads out_dir's checkpoint (a shared or copied folder). Must outlive
+  /// the Trainer; null: one process.
+  Distributed* distributed = nullptr;
 };
 
 /// One row of history.csv.
@@ -97,21 +107,28 @@ class Trainer {
   /// Trains for options.epochs epochs of steps_per_epoch steps each.
   FitResult fit(int64_t steps_per_epoch, const StepLossFn& loss_fn, const EvalFn& eval_fn = {});
 
-  /// (Re)writes out_dir/metrics.json: the last fit()'s final metrics, wall time, steps/s,
-  /// the configuration, the machine (CPU, cores, threads, OpenBLAS kernel), encore's version,
-  /// plus `results` and `notes` (e.g. a baseline's error, the pictures written).
+  /// (Re)writes out_dir/metrics.json (rank 0 only): the last fit()'s final metrics, wall time,
+  /// steps/s, the configuration, the machine (CPU, cores, threads, OpenBLAS kernel), the
+  /// number of ranks, encore's version, plus `results` and `notes` (e.g. a baseline's error,
+  /// the pictures written).
   void write_metrics(const Metrics& results = {},
                      const std::map<std::string, std::string>& notes = {}) const;
 
-  /// out_dir/<file>, for a program's own pictures and files ("" when out_dir is empty).
+  /// out_dir/<file>, for a program's own pictures and files ("" when out_dir is empty, and
+  /// on every rank but 0 of a distributed run).
   std::string out_path(const std::string& file) const;
   const FitOptions& options() const { return options_; }
   const FitResult& result() const { return result_; }
+  /// False on every rank but 0 of a distributed run: that rank writes no files and prints
+  /// nothing.
+  bool is_root() const { return !options_.distributed || options_.distributed->is_root(); }
 
  private:
   /// Runs one training step's forward pass: the loss of step `index` of the epoch (global step
-  /// `step`); sets `samples` to the examples it used (0 when unknown).
-  using StepFn = std::function<Tensor(int64_t index, int64_t step, int64_t& samples)>;
+  /// `step`); sets `samples` to the examples of the global batch (0 when unknown) and `weight`
+  /// to this rank's share of it (1 in one process).
+  using StepFn =
+      std::function<Tensor(int64_t index, int64_t step, int64_t& samples, double& weight)>;
   FitResult run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* batches,
                 const EvalFn& eval_fn);
   /// Evaluates in eval mode under NoGrad; training mode is restored.

@@ -251,7 +251,7 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 
 void Trainer::write_metrics(const Metrics& results,
                             const std::map<std::string, std::string>& notes) const {
-  if (options_.out_dir.empty()) return;
+  if (options_.out_dir.empty() || !is_root()) return;
   nlohmann::json history = nlohmann::json::array();
   for (const EpochRecord& r : result_.history)
     history.push_back({{"epoch", r.epoch},
@@ -272,6 +272,7 @@ void Trainer::write_metrics(const Metrics& results,
   j["epochs"] = options_.epochs;
   j["steps"] = result_.steps;
   j["steps_per_epoch"] = steps_per_epoch_;
+  j["ranks"] = options_.distributed ? options_.distributed->size() : 1;
   j["wall_seconds"] = result_.wall_seconds;
   j["train_seconds"] = train_seconds_;
   j["steps_per_second"] =

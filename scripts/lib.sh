@@ -18,6 +18,7 @@ ENCORE_PACKAGES=(
   clang libomp-dev                    # scripts/test --clang: the second compiler, its OpenMP
   git                                 # lists the files the format check covers
   python3 python3-numpy               # interchange tests
+  libopenmpi-dev openmpi-bin          # data-parallel training over MPI, its 2-rank test
 )
 
 # The repository root, whichever directory the script was started from.

@@ -1,0 +1,154 @@
+// Data-parallel training over MPI (Open MPI): every rank holds the whole model, computes the
+// gradient of its shard of each global batch, and the ranks average their gradients with
+// MPI all-reduce before each optimizer step, so every rank takes the same step.
+//
+//   int main(int argc, char** argv) {
+//     nn::Distributed dist(argc, argv);          // MPI_Init; MPI_Finalize when it goes
+//     ...
+//     nn::Trainer trainer(model, opt, gen, {.epochs = 10, .distributed = &dist});
+//     trainer.fit(batches, loss_fn, eval_fn);    // run under: mpirun -np 4 ./program
+//   }
+//
+// What the Trainer does with it (nn/train.cpp):
+// - at the start of fit(), parameters and buffers are broadcast from rank 0 (after a resume
+//   too), so every rank starts from the same weights whatever its seed;
+// - every rank iterates the same global Batches (same seed, same shuffle) and takes its own
+//   slice of each global batch (shard()): rank r of N takes rows [r B / N, (r + 1) B / N), so
+//   a resumed run, whose checkpoint holds the global order, shards the same way;
+// - after the backward walk, all_reduce_gradients() averages the gradients in buckets;
+// - BatchNorm: the batch statistics of a training forward are always those of the rank's
+//   shard. Its running statistics stay per rank (BatchNormSync::per_rank, the default; rank 0's
+//   are the ones checkpointed) or are averaged over the ranks after every step
+//   (BatchNormSync::average_running_stats). A synchronised forward (moments of the global batch
+//   and their vjp) is not implemented;
+// - only rank 0 writes checkpoints, metrics.json, history.csv, pictures and prints progress.
+//
+// Buckets and overlap: the tape (autograd/tape.h) offers no hook that fires when a parameter's
+// gradient is final, so the all-reduce starts after the backward walk, not during it. What
+// overlaps is the communication of bucket k with the packing of bucket k + 1 (each bucket is
+// one non-blocking MPI_Iallreduce, started as soon as it is packed), and the unpacking of a
+// bucket with the remaining transfers. Gradients are packed from the last parameter to the
+// first (the order a backward walk produces them, for when a hook exists).
+//
+// Timeouts: every collective is non-blocking and polled (MPI_Test) against a deadline. Before
+// the gradient all-reduce of each step the ranks answer a roll call at rank 0, so a rank that
+// hangs (or died without mpirun noticing) is named: rank 0 aborts the job with "rank(s) 3 did
+// not arrive at step 12 ... within 300 s". A rank that waits for rank 0 beyond the deadline
+// aborts saying rank 0 did not answer. Abort is MPI_Abort: the whole job stops.
+//
+// Without MPI (meson -Dmpi=disabled, or libopenmpi-dev missing) this header still compiles and
+// mpi_available() is false; constructing a Distributed then throws an encore::Error saying so.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "module.h"
+
+namespace encore::nn {
+
+/// Whether this build of encore has MPI support.
+bool mpi_available();
+
+enum class BatchNormSync {
+  per_rank,               ///< each rank keeps its own running statistics
+  average_running_stats,  ///< running statistics averaged over the ranks after every step
+};
+
+struct DistributedOptions {
+  /// Seconds a rank waits for the others in any collective before aborting the job.
+  double timeout_seconds = 300;
+  /// Gradient bytes per all-reduce bucket (a larger gradient gets a bucket of its own).
+  int64_t bucket_bytes = int64_t{4} << 20;
+  BatchNormSync batch_norm = BatchNormSync::per_rank;
+};
+
+/// Communication totals since construction (for throughput reports and tests).
+struct DistributedStats {
+  int64_t all_reduces = 0;    ///< calls of all_reduce_gradients
+  int64_t buckets = 0;        ///< MPI_Iallreduce calls they made
+  int64_t bytes = 0;          ///< gradient bytes this rank contributed
+  double reduce_seconds = 0;  ///< time in all_reduce_gradients (packing, waiting, unpacking)
+  /// The part of reduce_seconds spent in the roll call: waiting for the slowest rank to finish
+  /// its backward walk, not moving gradients.
+  double arrival_seconds = 0;
+};
+
+/// The MPI world of this process: one per process (MPI can be initialised once).
+class Distributed {
+ public:
+  /// Initialises MPI (MPI_Init_thread, funneled: only the calling thread uses MPI). Throws an
+  /// encore::Error when the build has no MPI, when a Distributed already exists, or for bad
+  /// options.
+  Distributed(int& argc, char**& argv, DistributedOptions options = {});
+  /// MPI_Finalize (unless abort() ran).
+  ~Distributed();
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  /// Ranks on this machine (this one included).
+  int local_size() const { return local_size_; }
+  /// This machine's cores divided among its ranks (at least 1): a thread count that does not
+  /// oversubscribe the machine.
+  int threads_per_rank() const;
+  bool is_root() const { return rank_ == 0; }
+  const DistributedOptions& options() const { return options_; }
+  const DistributedStats& stats() const { return stats_; }
+
+  /// Rows [begin, begin + length) of a global batch of `rows` rows that this rank takes.
+  struct Slice {
+    int64_t begin = 0;
+    int64_t length = 0;
+  };
+  Slice slice(int64_t rows) const;
+  /// This rank's slice of every tensor of a global batch (views, no copy). Throws when the
+  /// tensors disagree on their first dimension or the batch has fewer rows than ranks.
+  Tensors shard(const Tensors& batch) const;
+
+  /// Copies rank 0's parameters and buffers into every rank's model. Throws (on every rank)
+  /// when the ranks' models differ in their tensors' count, element counts or dtypes.
+  void broadcast(Module& model);
+  /// Copies rank 0's values of these tensors (contiguous, same shapes on every rank) in place.
+  void broadcast(const Tensors& tensors, const char* what = "broadcast");
+
+  /// grads[i] <- sum over ranks r of weight_r * grads_r[i] (new contiguous tensors), where
+  /// weight_r is the `weight` rank r passes: local_rows / global_rows averages mean losses
+  /// over the global batch. `extras` (optional) are summed over the ranks in the same
+  /// exchange (the Trainer sends its weighted loss and its SIGINT flag). Before exchanging,
+  /// the ranks answer a roll call for `step` (see the timeouts above). Every rank must pass
+  /// gradients of the same count, shapes and dtypes (f32 or f64); an undefined gradient
+  /// counts as zeros.
+  void all_reduce_gradients(Tensors& grads, const Tensors& params, double weight,
+                            std::vector<double>* extras = nullptr, int64_t step = -1);
+  /// Averages the floating buffers (running statistics) over the ranks; i64 buffers (batch
+  /// counters) are left alone, being equal on every rank.
+  void average_buffers(Module& model);
+
+  /// Sums / takes the minimum / maximum of each value over the ranks (with the deadline).
+  std::vector<double> all_reduce_sum(std::vector<double> values, const char* what);
+  std::vector<double> all_reduce_min(std::vector<double> values, const char* what);
+  std::vector<double> all_reduce_max(std::vector<double> values, const char* what);
+  /// Waits for every rank (with the deadline).
+  void barrier(const char* what);
+
+  /// Prints "encore distributed (rank r): message" to stderr and stops every rank of the job
+  /// with exit status `code` (MPI_Abort).
+  [[noreturn]] void abort(const std::string& message, int code = 1);
+
+  struct Impl;  // MPI state (nn/distributed.cpp)
+
+ private:
+  void roll_call(int64_t step, const char* what);
+  DistributedOptions options_;
+  DistributedStats stats_;
+  int rank_ = 0;
+  int size_ = 1;
+  int local_size_ = 1;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace encore::nn
