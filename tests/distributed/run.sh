@@ -8,6 +8,14 @@ if ! command -v mpirun >/dev/null 2>&1; then
   echo "mpirun not found (install openmpi-bin): skipping"
   exit 77
 fi
+# Under scripts/test --sanitize: Open MPI keeps its start-up allocations (opal, hwloc, its MCA
+# plugins) until exit and never frees them, many from plugins it has dlclosed by then, so
+# LeakSanitizer reports ~120 KB through "<unknown module>" frames that no suppression can name.
+# Leak checking is off for these MPI processes only; AddressSanitizer and UBSan still check
+# every memory access, and the other suites still check leaks.
+if [[ -n "${ASAN_OPTIONS:-}" ]]; then
+  export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
+fi
 mpi=(mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1)
 
 echo "== the suite on 2 ranks"
