@@ -177,6 +177,10 @@ void write_file_atomic(const char* op, const std::string& path,
   // The temp file sits beside path so the rename stays on one file system; pid + counter make
   // its name unique between threads and processes, O_EXCL makes sure.
   static std::atomic<uint64_t> counter{0};
+  // A save killed between creating its temp file and the rename leaves the temp file behind;
+  // the next save to the same path removes it before it writes its own, so however often
+  // saves are killed, at most one temp file (the latest one's) is left beside path.
+  remove_interrupted_temps(path);
   std::string tmp;
   FdGuard guard;
   std::optional<ActiveTemp> active;  // registered before it exists, until renamed or removed
@@ -214,9 +218,6 @@ void write_file_atomic(const char* op, const std::string& path,
   if (dir.empty()) dir = ".";
   FdGuard dir_guard{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (dir_guard.fd >= 0) (void)::fsync(dir_guard.fd);
-  // A save killed between creating its temp file and the rename leaves the temp file behind;
-  // the next successful save to the same path removes it.
-  remove_interrupted_temps(path);
 }
 
 }  // namespace detail
