@@ -18,6 +18,9 @@ Linear::Linear(int64_t in_features, int64_t out_features, const LinearOptions& o
 Tensor Linear::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_, "Linear", "expected input (..., ",
                in_, "), got ", x.defined() ? to_string(x.shape()) : "undefined");
+  ENCORE_CHECK(x.dtype() == weight_.dtype(), "Linear", "input ", to_string(x.shape()), " is ",
+               x.dtype(), " but the weight is ", weight_.dtype(),
+               "; convert it with x.to(DType::", weight_.dtype(), ")");
   return linear(x, weight_, bias_);
 }
 

@@ -69,7 +69,7 @@ TEST_CASE("probes: layers") {
        [&] {
          nn::Linear(4, 2, {.gen = &g}).forward(zeros({3, 4}, DType::i64));
        },
-       {"linear", "i64", "[3, 4]"}},  // the functional op nn::Linear::forward calls
+       {"Linear", "i64", "[3, 4]", "f32"}},
       {"Linear: zero features", [&] { nn::Linear(0, 2, {.gen = &g}); }, {"Linear", "0"}},
       {"Linear: 2^31 x 2^31 weight",
        [&] { nn::Linear(int64_t{1} << 31, int64_t{1} << 31); },
