@@ -112,6 +112,31 @@ bool map_point(double& x, double& y, const PlotOptions& o) {
   return true;
 }
 
+/// Each series' drawable points (map_point), and the ranges they span.
+struct Mapped {
+  std::vector<std::vector<double>> xs, ys;
+  Range x, y;
+  /// The axes line_plot draws them on.
+  Range x_axis(const PlotOptions& o) const { return x.for_axis(o.log_x, 0.02); }
+  Range y_axis(const PlotOptions& o) const { return y.for_axis(o.log_y, 0.05); }
+};
+
+Mapped map_series(const std::vector<Series>& series, const PlotOptions& options) {
+  Mapped m;
+  m.xs.resize(series.size());
+  m.ys.resize(series.size());
+  for (size_t i = 0; i < series.size(); ++i)
+    for (size_t k = 0; k < series[i].x.size(); ++k) {
+      double x = series[i].x[k], y = series[i].y[k];
+      if (!map_point(x, y, options)) continue;
+      m.xs[i].push_back(x);
+      m.ys[i].push_back(y);
+      m.x.add(x);
+      m.y.add(y);
+    }
+  return m;
+}
+
 /// The corner of the plot a legend of n_entries lines hides the least of the given polylines
 /// (world coordinates inside the axes x, y): each segment is sampled finely and the samples
 /// falling in each corner's legend-sized box are counted; ties keep the first in Corner's order.
@@ -153,22 +178,10 @@ Corner emptiest_corner(const std::vector<std::vector<double>>& xs,
 
 Corner legend_corner(const std::vector<Series>& series, const PlotOptions& options) {
   check_series("legend_corner", series);
-  std::vector<std::vector<double>> xs(series.size()), ys(series.size());
-  Range xr, yr;
+  Mapped m = map_series(series, options);
   size_t labelled = 0;
-  for (size_t i = 0; i < series.size(); ++i) {
-    labelled += !series[i].label.empty();
-    for (size_t k = 0; k < series[i].x.size(); ++k) {
-      double x = series[i].x[k], y = series[i].y[k];
-      if (!map_point(x, y, options)) continue;
-      xs[i].push_back(x);
-      ys[i].push_back(y);
-      xr.add(x);
-      yr.add(y);
-    }
-  }
-  return emptiest_corner(xs, ys, xr.for_axis(options.log_x, 0.02), yr.for_axis(options.log_y, 0.05),
-                         labelled);
+  for (const Series& s : series) labelled += !s.label.empty();
+  return emptiest_corner(m.xs, m.ys, m.x_axis(options), m.y_axis(options), labelled);
 }
 
 #ifdef ENCORE_HAVE_PLPLOT
@@ -318,20 +331,12 @@ bool line_plot(const std::string& png, const std::vector<Series>& series,
                const PlotOptions& options) {
   check_series("line_plot", series);
   if (!can_draw("line_plot", png)) return false;
-  std::vector<std::vector<PLFLT>> xs(series.size()), ys(series.size());
-  Range xr, yr;
-  for (size_t i = 0; i < series.size(); ++i)
-    for (size_t k = 0; k < series[i].x.size(); ++k) {
-      double x = series[i].x[k], y = series[i].y[k];
-      if (!map_point(x, y, options)) continue;
-      xs[i].push_back(x);
-      ys[i].push_back(y);
-      xr.add(x);
-      yr.add(y);
-    }
+  Mapped m = map_series(series, options);
+  std::vector<std::vector<PLFLT>>& xs = m.xs;
+  std::vector<std::vector<PLFLT>>& ys = m.ys;
   std::lock_guard<std::mutex> lock(plot_mutex());
   Figure fig(png, options);
-  Range xa = xr.for_axis(options.log_x, 0.02), ya = yr.for_axis(options.log_y, 0.05);
+  Range xa = m.x_axis(options), ya = m.y_axis(options);
   fig.axes(xa, ya, options);
   std::vector<std::string> labels;
   std::vector<PLINT> colours;
