@@ -24,16 +24,6 @@ using namespace encore;
 
 namespace {
 
-/// The all-reduce totals of a distributed run, for metrics.json (none in one process).
-nn::Metrics comm_metrics(const nn::Distributed* dist) {
-  if (!dist) return {};
-  const nn::DistributedStats& s = dist->stats();
-  return {{"allreduce_seconds", s.reduce_seconds},
-          {"allreduce_arrival_seconds", s.arrival_seconds},
-          {"allreduce_bytes_per_step",
-           s.all_reduces > 0 ? double(s.bytes) / double(s.all_reduces) : 0.0}};
-}
-
 /// Rows alternate: 8 test digits, then their reconstructions; up to 4 such row pairs (as many
 /// as the test images allow). images: (N, 1, 28, 28) with N >= 8.
 void write_reconstructions(const std::string& png, models::ConvAutoencoder& model,
@@ -112,7 +102,7 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> notes;
     if (picture)
       notes["reconstructions.png"] = "rows alternate: 8 test digits, then their reconstructions";
-    trainer.write_metrics(comm_metrics(dist.get()), notes);
+    trainer.write_metrics(examples::comm_metrics(dist.get()), notes);
     std::printf("test BCE %.5f, squared error per image %.3f%s%s\n", r.final_metrics.at("test_bce"),
                 r.final_metrics.at("test_squared_error"), picture ? "; wrote " : "",
                 picture ? png.c_str() : "");

@@ -35,16 +35,6 @@ using namespace encore;
 
 namespace {
 
-/// The all-reduce totals of a distributed run, for metrics.json (none in one process).
-nn::Metrics comm_metrics(const nn::Distributed* dist) {
-  if (!dist) return {};
-  const nn::DistributedStats& s = dist->stats();
-  return {{"allreduce_seconds", s.reduce_seconds},
-          {"allreduce_arrival_seconds", s.arrival_seconds},
-          {"allreduce_bytes_per_step",
-           s.all_reduces > 0 ? double(s.bytes) / double(s.all_reduces) : 0.0}};
-}
-
 /// The mean over images of the per-image squared error, and the per-image values.
 struct ImageErrors {
   double mean = 0;
@@ -209,7 +199,7 @@ int main(int argc, char** argv) {
                               .ylabel = "PC 2"}))
         notes["codes_pca.png"] = "test codes' first two principal components by digit";
     }
-    nn::Metrics results = comm_metrics(dist.get());
+    nn::Metrics results = examples::comm_metrics(dist.get());
     results.insert({{"test_squared_error", ae_err.mean},
                     {"pca_test_squared_error", pca_err.mean},
                     {"pca_components", double(pca_components)},

@@ -153,4 +153,13 @@ int run(const std::string& name, const std::function<void()>& body) {
   return 0;
 }
 
+nn::Metrics comm_metrics(const nn::Distributed* dist) {
+  if (!dist) return {};
+  const nn::DistributedStats& s = dist->stats();
+  return {{"allreduce_seconds", s.reduce_seconds},
+          {"allreduce_arrival_seconds", s.arrival_seconds},
+          {"allreduce_bytes_per_step",
+           s.all_reduces > 0 ? double(s.bytes) / double(s.all_reduces) : 0.0}};
+}
+
 }  // namespace encore::examples

@@ -73,4 +73,8 @@ nn::FitOptions fit_options(const CommonFlags& f, const std::string& name, const 
 /// stderr and exit status 1; returns 0 otherwise.
 int run(const std::string& name, const std::function<void()>& body);
 
+/// The all-reduce totals of a distributed run (allreduce_seconds, allreduce_arrival_seconds,
+/// allreduce_bytes_per_step) for metrics.json; none for a run in one process (nullptr).
+nn::Metrics comm_metrics(const nn::Distributed* dist);
+
 }  // namespace encore::examples
