@@ -56,6 +56,8 @@ Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& gen) {
 Tensor arange(double start, double end, double step, DType dtype) {
   ENCORE_CHECK(step != 0 && std::isfinite(step) && std::isfinite(start) && std::isfinite(end),
                "arange", "invalid range start=", start, " end=", end, " step=", step);
+  ENCORE_CHECK((end - start) * step >= 0, "arange", "step ", step, " points away from end ", end,
+               " (start ", start, "): the range would be empty");
   double span = std::ceil((end - start) / step);
   ENCORE_CHECK(span < 1e12, "arange", "range start=", start, " end=", end, " step=", step,
                " is too long");
@@ -114,12 +116,16 @@ Tensor tensor(std::initializer_list<double> values, DType dtype) {
 
 Tensor from_buffer(const void* data, const Shape& shape, DType dtype) {
   Tensor t(shape, dtype, "from_buffer");
+  ENCORE_CHECK(data != nullptr || t.numel() == 0, "from_buffer", "data is a null pointer for ",
+               t.numel(), " elements of shape ", shape);
   if (t.numel() > 0)
     std::memcpy(t.raw_data(), data, static_cast<size_t>(t.numel()) * dtype_size(dtype));
   return t;
 }
 
 Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
+  ENCORE_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high, "rand", "range [", low,
+               ", ", high, ") must be finite with low <= high");
   Tensor t(shape, dtype, "rand");
   dispatch_float("rand", dtype, [&]<class T>() {
     T* p = t.data<T>();
@@ -130,6 +136,8 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double 
 }
 
 Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev) {
+  ENCORE_CHECK(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0, "randn", "mean ", mean,
+               " and stddev ", stddev, " must be finite with stddev >= 0");
   Tensor t(shape, dtype, "randn");
   dispatch_float("randn", dtype, [&]<class T>() {
     T* p = t.data<T>();

@@ -150,7 +150,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   int d = normalize_dim("narrow", dim, x.dim());
   int64_t n = x.shape()[d];
   if (start < 0) start += n;
-  ENCORE_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow", "start ", start,
+  ENCORE_CHECK(start >= 0 && length >= 0 && length <= n - start, "narrow", "start ", start,
                " and length ", length, " do not fit dim ", dim, " of shape ", x.shape());
   Shape sh = x.shape();
   sh[d] = length;
