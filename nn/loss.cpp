@@ -6,12 +6,21 @@
 
 namespace encore::nn {
 namespace {
+// Mixed f32/f64 operands would promote silently; the user should choose the precision.
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return;  // the op's own check names that
+  ENCORE_CHECK(a.dtype() == b.dtype(), op, "prediction ", a.shape(), " is ", a.dtype(),
+               " but target ", b.shape(), " is ", b.dtype(),
+               "; convert one with .to(DType::", a.dtype(), ")");
+}
+
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
   ENCORE_CHECK(a.defined() && b.defined(), op, "prediction and target must be defined");
   ENCORE_CHECK(a.shape() == b.shape(), op, "prediction ", a.shape(), " and target ", b.shape(),
                " differ in shape");
   ENCORE_CHECK(is_floating(a.dtype()) && is_floating(b.dtype()), op, "prediction (", a.dtype(),
                ") and target (", b.dtype(), ") must be f32 or f64");
+  check_same_dtype(op, a, b);
 }
 
 // The reduction, with errors naming the loss the user called rather than the reduction op.
@@ -42,10 +51,12 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r) {
 }
 
 Tensor binary_cross_entropy(const Tensor& p, const Tensor& target, Reduction r) {
+  check_same_dtype("binary_cross_entropy", p, target);
   return reduce_named("binary_cross_entropy", binary_cross_entropy_elementwise(p, target), r);
 }
 
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r) {
+  check_same_dtype("bce_with_logits", logits, target);
   return reduce_named("bce_with_logits", bce_with_logits_elementwise(logits, target), r);
 }
 

@@ -16,8 +16,8 @@ BatchNorm::BatchNorm(const char* name, int min_dim, int max_dim, int64_t num_fea
     : name_(name), min_dim_(min_dim), max_dim_(max_dim), c_(num_features), options_(options) {
   const BatchNormOptions& o = options_;
   ENCORE_CHECK(num_features > 0, name_, "num_features must be positive, got ", num_features);
-  ENCORE_CHECK(std::isfinite(o.eps) && o.eps >= 0, name_, "eps must be finite and >= 0, got ",
-               o.eps);
+  // eps = 0 divides by zero on a constant channel (variance 0), so it must be positive.
+  ENCORE_CHECK(std::isfinite(o.eps) && o.eps > 0, name_, "eps must be finite and > 0, got ", o.eps);
   ENCORE_CHECK(!o.momentum || (*o.momentum >= 0 && *o.momentum <= 1), name_,
                "momentum must be in [0, 1], got ", o.momentum.value_or(0));
   ENCORE_CHECK(is_floating(o.dtype), name_, "dtype must be f32 or f64, got ", o.dtype);
@@ -36,6 +36,10 @@ void BatchNorm::check_input(const Tensor& x) const {
   ENCORE_CHECK(x.defined(), name_, "input is undefined");
   ENCORE_CHECK(is_floating(x.dtype()), name_, "input of shape ", x.shape(), " has dtype ",
                x.dtype(), "; expected f32 or f64");
+  // Mixed dtypes would promote silently (f32 statistics, an f64 output): ask for a conversion.
+  ENCORE_CHECK(x.dtype() == options_.dtype, name_, "input ", x.shape(), " is ", x.dtype(),
+               " but the layer is ", options_.dtype,
+               "; convert it with x.to(DType::", options_.dtype, ")");
   const char* layout = max_dim_ == 4 ? "(N, C, H, W)" : "(N, C) or (N, C, L)";
   ENCORE_CHECK(x.dim() >= min_dim_ && x.dim() <= max_dim_ && x.size(1) == c_, name_,
                "expected input ", layout, " with C = ", c_, ", got ", x.shape());

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -124,6 +125,32 @@ std::vector<EpochRecord> parse_history(const std::string& text, const std::strin
     ENCORE_FAIL("Trainer", where, ": the checkpoint's history is malformed (", e.what(), ")");
   }
   return history;
+}
+
+/// The index of the first gradient holding a NaN or an infinity, or -1 when all are finite.
+/// One read of every gradient per step: the comparison and the OR vectorise, so it costs a
+/// fraction of the optimizer's own pass over the same memory.
+int64_t first_non_finite_gradient(const Tensors& grads) {
+  for (size_t k = 0; k < grads.size(); ++k) {
+    if (!grads[k].defined() || grads[k].dtype() == DType::i64) continue;
+    Tensor c = grads[k].contiguous();
+    bool bad = false;
+    dispatch_float("Trainer", c.dtype(), [&]<class T>() {
+      const T* p = c.data<T>();
+      const T limit = std::numeric_limits<T>::max();
+      for (int64_t i = 0, n = c.numel(); i < n; ++i) bad |= !(std::abs(p[i]) <= limit);
+    });
+    if (bad) return int64_t(k);
+  }
+  return -1;
+}
+
+/// The model's name for the parameter p, or "number k" when the optimizer holds a tensor that is
+/// not one of the model's parameters.
+std::string parameter_name(const Module& model, const Tensor& p, int64_t k) {
+  for (const auto& [name, t] : model.named_parameters())
+    if (t.same(p)) return "'" + name + "'";
+  return "number " + std::to_string(k);
 }
 
 /// The name of the first non-finite parameter or buffer, or "" when all are finite.
@@ -382,6 +409,15 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
             " (epoch ", epoch + 1, ", step ", index + 1, " of ", steps_per_epoch,
             "); training stopped before updating the parameters",
             !options_.out_dir.empty() ? "; the last checkpoint is from before this step" : "");
+        // A finite loss with a NaN or infinite gradient (e.g. sqrt or log at 0) would turn the
+        // parameters into NaN with no word of where it came from: stop here and name it.
+        if (int64_t k = first_non_finite_gradient(grads); k >= 0)
+          ENCORE_FAIL(
+              name.c_str(), "the gradient of parameter ", parameter_name(model_, params[k], k), " ",
+              params[k].shape(), " is not finite at step ", step + 1, " (epoch ", epoch + 1,
+              ", step ", index + 1, " of ", steps_per_epoch, ") although the loss is ", value,
+              "; training stopped before updating the parameters",
+              !options_.out_dir.empty() ? "; the last checkpoint is from before this step" : "");
         if (options_.on_gradients) options_.on_gradients(grads);
         optimizer_.step(grads);
         if (dist && dist->options().batch_norm == BatchNormSync::average_running_stats)

@@ -11,10 +11,15 @@ namespace encore::optim {
 
 double StepDecay::operator()(int64_t step) const {
   ENCORE_CHECK(step_size > 0, "StepDecay", "step_size must be positive, got ", step_size);
+  ENCORE_CHECK(std::isfinite(gamma) && gamma > 0, "StepDecay", "gamma must be finite and > 0, got ",
+               gamma);
   return base_lr * std::pow(gamma, double(std::max<int64_t>(step, 0) / step_size));
 }
 
 double ExponentialDecay::operator()(int64_t step) const {
+  // A negative gamma would flip the rate's sign every step; 0 would stop training after one.
+  ENCORE_CHECK(std::isfinite(gamma) && gamma > 0, "ExponentialDecay",
+               "gamma must be finite and > 0, got ", gamma);
   return base_lr * std::pow(gamma, double(std::max<int64_t>(step, 0)));
 }
 

@@ -376,6 +376,32 @@ TEST_CASE("Trainer: a NaN loss stops training with an error naming the step") {
     for (float v : t.to_vector<float>()) REQUIRE(std::isfinite(v));
 }
 
+TEST_CASE("Trainer: a non-finite gradient under a finite loss stops training, naming it") {
+  TempDir tmp;
+  Problem p;
+  Run run(p);
+  std::string out = tmp.dir("nan_grad");
+  nn::Trainer trainer(*run.model, run.opt, run.gen,
+                      {.epochs = 1, .out_dir = out, .checkpoint_every = 1, .progress = false});
+  const Tensor w = run.model->named_parameters().front().second;
+  const std::string w_name = run.model->named_parameters().front().first;
+  int64_t calls = 0;
+  std::string msg = expect_error([&] {
+    trainer.fit(run.batches, [&](const Tensors& b) {
+      Tensor loss = nn::mse_loss(run.model->forward(b[0]), b[1]);
+      // 0 * sqrt(0 * w) is 0, but its gradient is 0 * inf = NaN at every element of w.
+      return ++calls == 4 ? loss + 0.0 * sum(sqrt(w * 0.0)) : loss;
+    });
+  });
+  CAPTURE(msg);
+  CHECK(msg.find("gradient of parameter '" + w_name + "'") != std::string::npos);
+  CHECK(msg.find("not finite at step 4 (epoch 1, step 4 of 8)") != std::string::npos);
+  CHECK(msg.find("although the loss is") != std::string::npos);
+  CHECK(checkpoint_step(out) == 3);
+  for (const Tensor& t : run.model->parameters())
+    for (float v : t.to_vector<float>()) REQUIRE(std::isfinite(v));
+}
+
 TEST_CASE("Trainer: non-finite parameters are never checkpointed") {
   TempDir tmp;
   Problem p;

@@ -107,6 +107,12 @@ TEST_CASE("probes: layers") {
        [&] { nn::Embedding(10, 3).forward(f32({2})); },
        {"Embedding", "f32"}},
       {"Dropout: p = 1.5", [&] { nn::Dropout(1.5); }, {"Dropout", "1.5"}},
+      {"BatchNorm1d: eps 0", [] { nn::BatchNorm1d(4, {.eps = 0}); }, {"BatchNorm1d", "eps", "0"}},
+      {"BatchNorm1d: f64 input, f32 layer",
+       [] {
+         nn::BatchNorm1d(4).forward(zeros({8, 4}, DType::f64));
+       },
+       {"BatchNorm1d", "[8, 4]", "f64", "f32"}},
       {"LSTM: wrong input width",
        [&] {
          nn::LSTM(4, 8).forward(f32({2, 5, 3}));
@@ -130,6 +136,12 @@ TEST_CASE("probes: losses") {
       {"mse_loss: i64 input",
        [] { nn::mse_loss(zeros({4}, DType::i64), zeros({4}, DType::i64)); },
        {"mse_loss", "i64"}},
+      {"mse_loss: f32 prediction, f64 target",
+       [] { nn::mse_loss(f32({4}), zeros({4}, DType::f64)); },
+       {"mse_loss", "[4]", "f32", "f64"}},
+      {"binary_cross_entropy: f32 prediction, f64 target",
+       [] { nn::binary_cross_entropy(full({4}, 0.5), zeros({4}, DType::f64)); },
+       {"binary_cross_entropy", "f32", "f64"}},
       {"cross_entropy: label out of range",
        [] {
          nn::cross_entropy(f32({2, 5}), full({2}, 5, DType::i64));
@@ -179,6 +191,19 @@ TEST_CASE("probes: tensors and ops") {
        },
        {"concat"}},
       {"narrow: past the end", [] { narrow(f32({4}), 0, 2, 3); }, {"narrow"}},
+      {"narrow: length near INT64_MAX",
+       [] { narrow(f32({4}), 0, 1, std::numeric_limits<int64_t>::max()); },
+       {"narrow", "[4]"}},
+      {"arange: step pointing away from end", [] { arange(0, 10, -1); }, {"arange", "-1"}},
+      {"randn: stddev -1",
+       [] { randn({2}, default_generator(), DType::f32, 0, -1); },
+       {"randn", "-1"}},
+      {"rand: low > high",
+       [] { rand({2}, default_generator(), DType::f32, 1, 0); },
+       {"rand", "[1, 0)"}},
+      {"from_buffer: null data",
+       [] { from_buffer(nullptr, {2}, DType::f32); },
+       {"from_buffer", "[2]"}},
       {"select: index out of range", [] { select(f32({4}), 0, 4); }, {"select"}},
       {"ones: 2^62 elements", [] { ones({int64_t{1} << 62}); }, {"ones"}},
       {"zeros: 2^31 x 2^31",
@@ -272,6 +297,21 @@ TEST_CASE("probes: checkpoints and state") {
          opt.step({zeros({3})});
        },
        {"Adam"}},
+      {"SGD: nesterov without momentum",
+       [] {
+         Tensor w = zeros({2});
+         optim::SGD opt({w}, {.lr = 0.1, .nesterov = true});
+       },
+       {"SGD", "esterov"}},
+      {"StepDecay: step_size 0",
+       [] { optim::StepDecay{.step_size = 0}(1); },
+       {"StepDecay", "step_size"}},
+      {"StepDecay: gamma -1",
+       [] { optim::StepDecay{.gamma = -1}(1); },
+       {"StepDecay", "gamma", "-1"}},
+      {"ExponentialDecay: gamma 0",
+       [] { optim::ExponentialDecay{.gamma = 0}(1); },
+       {"ExponentialDecay", "gamma", "0"}},
       {"Adam: f64 gradient for an f32 parameter",
        [] {
          Tensor w = zeros({2});
