@@ -48,11 +48,11 @@ int main(int argc, char** argv) {
   int64_t latent = 100, channels = 32;
   app.add_option("--latent", latent, "code size (the seed's latent_dim)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   app.add_option("--channels", channels,
                  "encoder filters c (decoder: 7*7*c units, then 2c and c filters)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   bool distributed = false;
   app.add_flag("--distributed", distributed,
                "data-parallel over MPI: run under mpirun -np N; each rank takes 1/N of every "

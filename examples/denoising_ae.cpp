@@ -173,20 +173,20 @@ int main(int argc, char** argv) {
   app.add_option("--noise-sigma", s.corruption.noise_sigma,
                  "standard deviation of the Gaussian noise added to the inputs")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(examples::finite_non_negative());
   app.add_option("--mask-prob", s.corruption.mask_prob,
                  "probability that an input pixel is set to 0")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--latent", s.latent, "conv: code size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   app.add_option("--channels", s.channels, "conv: encoder filters c")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   app.add_option("--code", s.code, "dense: code size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   app.add_option("--dense-loss", s.dense_loss, "dense: training loss, l2 (seed 004), mse or bce")
       ->capture_default_str()
       ->check(CLI::IsMember({"l2", "mse", "bce"}));

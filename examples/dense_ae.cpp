@@ -80,10 +80,13 @@ int main(int argc, char** argv) {
   std::vector<int64_t> hidden = {400, 300, 200};
   std::string loss = "l2";
   bool no_batch_norm = false, tied = false, linear_code = false, cosine = false;
-  app.add_option("--code", code, "code size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--code", code, "code size")
+      ->capture_default_str()
+      ->check(examples::layer_width());
   app.add_option("--hidden", hidden, "encoder widths after the input (the decoder mirrors them)")
       ->delimiter(',')
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(examples::layer_width());
   app.add_option("--loss", loss, "l2 (per-image L2 norm, the seed's), mse or bce")
       ->capture_default_str()
       ->check(CLI::IsMember({"l2", "mse", "bce"}));
@@ -93,7 +96,7 @@ int main(int argc, char** argv) {
   app.add_flag("--cosine", cosine, "cosine-decay the learning rate to 0 over the run");
   app.add_option("--pca-components", pca_components, "PCA components (0: the code size)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 784));  // at most the 28 x 28 pixels
   bool distributed = false;
   app.add_flag("--distributed", distributed,
                "data-parallel over MPI: run under mpirun -np N; each rank takes 1/N of every "

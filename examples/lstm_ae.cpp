@@ -87,9 +87,9 @@ int main(int argc, char** argv) {
   CLI::App app{"lstm_ae: seeds 000/003's LSTM autoencoder on padded one-hot sequences"};
   app.footer(
       "--train-limit / --test-limit set the number of generated sequences (0: 5000 / 1000 for "
-      "seed003, 20000 / 2000 for random); --data is not used (the data are generated).");
+      "seed003, 20000 / 2000 for random); the data are generated (no --data).");
   examples::CommonFlags f{.epochs = 40, .batch_size = 100, .lr = 1e-3, .out = "out/lstm_ae"};
-  examples::add_common_flags(app, f);
+  examples::add_common_flags(app, f, /*data_flag=*/false);
   std::string dataset = "seed003", decoder = "repeat", feedback = "auto", export_codes;
   int64_t hidden = 20, show = 10;
   app.add_option("--dataset", dataset, "seed003 (9 distinct sequences) or random (held out)")
@@ -106,13 +106,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "threshold", "argmax"}));
   app.add_option("--hidden", hidden, "LSTM units (the code is h, or (h, c) for seq2seq)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   app.add_option("--export-codes", export_codes,
                  "write the held-out codes and lengths to this safetensors file")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(examples::writable_file_path());
   app.add_option("--show", show, "held-out sequences printed with their reconstructions")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(examples::finite_non_negative());
   CLI11_PARSE(app, argc, argv);
 
   return examples::run("lstm_ae", [&] {

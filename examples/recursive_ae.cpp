@@ -181,7 +181,7 @@ void write_timing(const nn::Trainer& trainer, const std::vector<Timing>& ts,
 int main(int argc, char** argv) {
   CLI::App app{"recursive_ae: seed 001's recursive autoencoder (greedy merge tree)"};
   examples::CommonFlags f{.epochs = 100, .lr = 1e-3, .out = "out/recursive_ae"};
-  examples::add_common_flags(app, f);
+  examples::add_common_flags(app, f, /*data_flag=*/false);
   std::string mode_name = "all", impl_name = "fast";
   int64_t leaves_n = 20, dim = 10, timing_max = 1000;
   bool random_leaves = false, timing = false;
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
   app.add_option("--literal-budget", literal_budget,
                  "seconds per iteration beyond which literal stops growing in the sweep")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::finite_positive());
   app.add_option("--timing-reps", reps, "timed iterations per point (median and min)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));

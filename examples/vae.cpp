@@ -67,10 +67,12 @@ int main(int argc, char** argv) {
   examples::CommonFlags f{.epochs = 10, .batch_size = 128, .lr = 1e-3, .out = "out/vae"};
   examples::add_common_flags(app, f);
   int64_t code = 20, hidden = 400, manifold = 20;
-  app.add_option("--code", code, "latent size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--code", code, "latent size")
+      ->capture_default_str()
+      ->check(examples::layer_width());
   app.add_option("--hidden", hidden, "hidden layer width")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(examples::layer_width());
   app.add_option("--manifold", manifold, "with --code 2: the manifold picture's grid side")
       ->capture_default_str()
       ->check(CLI::Range(2, 60));

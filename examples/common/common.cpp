@@ -4,8 +4,12 @@
 #include "examples/common/common.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -13,21 +17,81 @@
 
 namespace encore::examples {
 
-void add_common_flags(CLI::App& app, CommonFlags& f) {
+CLI::Validator layer_width() { return CLI::Range(int64_t{1}, kMaxLayerWidth); }
+
+namespace {
+/// A finite number >= 0 (or > 0 when strict), with a message a user can read: CLI11's own
+/// PositiveNumber lets "nan" through and prints the range up to the largest double.
+CLI::Validator finite_number(bool strict) {
+  return CLI::Validator(
+      [strict](std::string& s) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(s.c_str(), &end);
+        const bool ok = !s.empty() && end == s.c_str() + s.size() && errno != ERANGE &&
+                        std::isfinite(v) && (strict ? v > 0 : v >= 0);
+        return ok ? ""
+                  : std::string("must be a finite number ") + (strict ? "> 0" : ">= 0") +
+                        ", got '" + s + "'";
+      },
+      strict ? "POSITIVE" : "NONNEGATIVE");
+}
+}  // namespace
+
+CLI::Validator finite_positive() { return finite_number(true); }
+CLI::Validator finite_non_negative() { return finite_number(false); }
+
+CLI::Validator writable_file_path() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        if (s.empty()) return "";
+        const std::filesystem::path p(s);
+        const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec))
+          return "the folder '" + dir.string() + "' does not exist (create it first)";
+        if (std::filesystem::is_directory(p, ec)) return "'" + s + "' is a folder, not a file";
+        return "";
+      },
+      "FILE");
+}
+
+namespace {
+/// A whole number in [0, 2^64): CLI11 would wrap "-1" to 2^64 - 1 and saturate larger values.
+CLI::Validator seed_number() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        if (digits) std::strtoull(s.c_str(), nullptr, 10);
+        if (!digits || errno == ERANGE)
+          return "must be a whole number in [0, 2^64), got '" + s + "'";
+        return "";
+      },
+      "UINT");
+}
+}  // namespace
+
+void add_common_flags(CLI::App& app, CommonFlags& f, bool data_flag) {
   app.add_option("--epochs", f.epochs, "passes over the training data")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
   app.add_option("--batch-size", f.batch_size, "examples per training step")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--lr", f.lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(finite_positive());
+  app.add_option("--lr", f.lr, "learning rate")->capture_default_str()->check(finite_positive());
+  // Without the check, "-1" would wrap around to 2^64 - 1 in the unsigned seed.
   app.add_option("--seed", f.seed, "random seed (weights, shuffling, noise)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seed_number());
   app.add_option("--threads", f.threads, "threads for OpenMP and OpenBLAS (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  app.add_option("--data", f.data, "data folder (MNIST: the four IDX files of scripts/fetch-data)")
-      ->capture_default_str();
+  if (data_flag)
+    app.add_option("--data", f.data,
+                   "data folder (MNIST: the four IDX files of scripts/fetch-data)")
+        ->capture_default_str()
+        ->check(CLI::ExistingDirectory);
   app.add_option("--out", f.out,
                  "output folder: metrics.json, history.csv, loss.png, checkpoint, pictures")
       ->capture_default_str();
@@ -44,13 +108,13 @@ void add_common_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("--checkpoint-every", f.checkpoint_every,
                  "also write a checkpoint every N steps (0: at the end of each epoch only)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_non_negative());
   app.add_option("--train-limit", f.train_limit, "use only the first N training examples (0: all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_non_negative());
   app.add_option("--test-limit", f.test_limit, "use only the first N test examples (0: all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_non_negative());
   app.add_flag("--quiet", f.quiet, "no progress bar, only a line per epoch (default: off)")
       ->capture_default_str();
 }
@@ -86,7 +150,11 @@ bool prepare_model(nn::Module& model, const CommonFlags& f) {
     return true;
   }
   if (!f.init.empty()) {
-    model.load(f.init, /*strict=*/true);
+    try {
+      model.load(f.init, /*strict=*/true);
+    } catch (const Error& e) {
+      throw Error("--init '" + f.init + "': " + e.what());
+    }
     std::printf("--init: loaded %zu parameter tensors (%lld parameters) and %zu buffers from %s\n",
                 model.named_parameters().size(), static_cast<long long>(model.num_parameters()),
                 model.named_buffers().size(), f.init.c_str());

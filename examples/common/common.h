@@ -54,8 +54,21 @@ struct CommonFlags {
   bool quiet = false;
 };
 
-/// Adds the common flags to app; the values f holds are the defaults --help shows.
-void add_common_flags(CLI::App& app, CommonFlags& f);
+/// Adds the common flags to app; the values f holds are the defaults --help shows. A program
+/// that generates its data passes data_flag = false: it gets no --data to ignore silently.
+void add_common_flags(CLI::App& app, CommonFlags& f, bool data_flag = true);
+
+/// The largest layer width a size flag (--code, --hidden, --channels, ...) accepts: a wider
+/// layer is almost certainly a typo, and the flag should say so rather than an allocator.
+inline constexpr int64_t kMaxLayerWidth = int64_t{1} << 20;
+/// Checks a layer width: 1 <= width <= kMaxLayerWidth.
+CLI::Validator layer_width();
+/// Checks a finite number > 0 (CLI::PositiveNumber lets "nan" through), or >= 0.
+CLI::Validator finite_positive();
+CLI::Validator finite_non_negative();
+/// Checks that a file can be created at the path: its folder exists (checked before training,
+/// so a long run does not end in a write error).
+CLI::Validator writable_file_path();
 
 /// After parsing: sets the threads and seeds default_generator() with f.seed; prints one line
 /// naming the threads and the OpenBLAS kernel.
