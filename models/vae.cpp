@@ -60,6 +60,9 @@ VAELoss VAE::loss_terms(const VAEOutput& out, const Tensor& x_in) const {
   ENCORE_CHECK(out.logits.defined() && out.logits.shape() == x.shape(), "VAE.loss", "output ",
                out.logits.defined() ? to_string(out.logits.shape()) : "undefined",
                " does not match input ", x_in.shape());
+  // A per-image mean over no images is undefined (the KL term would say so in its own name).
+  ENCORE_CHECK(x.size(0) > 0, "VAE.loss", "input ", x_in.shape(),
+               " is an empty batch; the loss is a mean per image");
   const double n = double(x.size(0));
   // BCE on the logits equals binary_cross_entropy(sigmoid(logits), x) (PyTorch's example)
   // without its log clamping at -100, and is finite for saturated outputs.

@@ -57,7 +57,13 @@ void save_checkpoint(const std::string& path, const Module& model,
 TrainingState load_checkpoint(const std::string& path, Module& model, optim::Optimizer& optimizer,
                               Generator& gen, Batches* batches) {
   const std::string where = quoted(path);
-  io::SafeTensors file = io::load_safetensors(path);
+  // The file's own errors keep their detail but start with the function the user called.
+  io::SafeTensors file;
+  try {
+    file = io::load_safetensors(path);
+  } catch (const Error& e) {
+    throw Error(std::string("load_checkpoint: ") + e.what());
+  }
   auto fmt = file.metadata.find("format");
   ENCORE_CHECK(fmt != file.metadata.end() && fmt->second == kFormat, "load_checkpoint", where,
                ": not an encore training checkpoint (metadata 'format' is ",

@@ -74,7 +74,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
   const Conv2dOptions& o = options_;
   check_common("Conv2d", in_, out_, kernel_, o.stride, o.padding, o.dilation, o.padding_mode,
                o.dtype);
-  weight_ = register_parameter("weight", empty({out_, in_, kernel_.h, kernel_.w}, o.dtype));
+  weight_ =
+      register_parameter("weight", Tensor({out_, in_, kernel_.h, kernel_.w}, o.dtype, "Conv2d"));
   if (o.bias) bias_ = register_parameter("bias", empty({out_}, o.dtype));
   init_layer(o.init, weight_, bias_, o.gen ? *o.gen : default_generator());
 }
@@ -107,6 +108,9 @@ Shape Conv2d::output_shape(const Shape& s) const {
 
 Tensor Conv2d::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined(), "Conv2d", "input is undefined");
+  ENCORE_CHECK(x.dtype() == weight_.dtype(), "Conv2d", "input ", x.shape(), " is ", x.dtype(),
+               " but the weight is ", weight_.dtype(),
+               "; convert it with x.to(DType::", weight_.dtype(), ")");
   output_shape(x.shape());  // validates, naming the layer
   const Conv2dOptions& o = options_;
   encore::Conv2dOptions op{.stride_h = o.stride.h,
@@ -174,7 +178,8 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size
   resolve(2, op.h, &pad_h_, &out_pad_h_, &crop_h_);
   resolve(3, op.w, &pad_w_, &out_pad_w_, &crop_w_);
 
-  weight_ = register_parameter("weight", empty({in_, out_, kernel_.h, kernel_.w}, o.dtype));
+  weight_ = register_parameter(
+      "weight", Tensor({in_, out_, kernel_.h, kernel_.w}, o.dtype, "ConvTranspose2d"));
   if (o.bias) bias_ = register_parameter("bias", empty({out_}, o.dtype));
   init_layer(o.init, weight_, bias_, o.gen ? *o.gen : default_generator());
 }
@@ -200,6 +205,9 @@ Shape ConvTranspose2d::output_shape(const Shape& s) const {
 
 Tensor ConvTranspose2d::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined(), "ConvTranspose2d", "input is undefined");
+  ENCORE_CHECK(x.dtype() == weight_.dtype(), "ConvTranspose2d", "input ", x.shape(), " is ",
+               x.dtype(), " but the weight is ", weight_.dtype(),
+               "; convert it with x.to(DType::", weight_.dtype(), ")");
   output_shape(x.shape());  // validates
   const ConvTranspose2dOptions& o = options_;
   encore::ConvTranspose2dOptions op{.stride_h = o.stride.h,

@@ -1,14 +1,20 @@
 // Bad input on public paths: each probe is one row of the README's probe table (Reliability).
 // Every probe must throw an encore::Error (never crash, never another exception) whose message
 // holds each expected part: the op the user called and the shapes, dtypes or values at fault.
+// The README's table shows what the user sees: each probe's row there must be the start of the
+// message it gives now (paths normalised), so the table cannot go stale. To rewrite the table,
+// run test_reliability with ENCORE_PROBE_TABLE=FILE: it appends every probe's full row to FILE.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,14 +47,51 @@ struct TempFile {
   ~TempFile() { std::remove(path.c_str()); }
 };
 
+/// The message as the README shows it: its first line, the source root dropped from paths,
+/// probe temp files as FILE.
+std::string normalised(std::string msg) {
+  msg = msg.substr(0, msg.find('\n'));
+  const std::string root = testing::source_path("").string();
+  for (size_t at; !root.empty() && (at = msg.find(root)) != std::string::npos;)
+    msg.erase(at, root.size() + (root.back() == '/' ? 0 : 1));
+  static const std::regex temp(fs::temp_directory_path().string() + "/encore_probe_[0-9]+_[0-9]+");
+  return std::regex_replace(msg, temp, "FILE");
+}
+
+/// The README's row for a probe, "| what | `message` |", or "" when it has none.
+std::string readme_row(const std::string& what) {
+  static const std::string readme = [] {
+    std::ifstream in(testing::source_path("README.md"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }();
+  const std::string start = "\n| " + what + " | `";
+  const size_t at = readme.find(start);
+  if (at == std::string::npos) return "";
+  const size_t end = readme.find('\n', at + 1);
+  return readme.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+}
+
 void run(const std::vector<Probe>& probes) {
   for (const Probe& p : probes) {
     SUBCASE(p.what) {
       const std::string msg = testing::expect_error(p.call);
-      for (const std::string& part : p.parts) {
-        CAPTURE(msg);
+      CAPTURE(msg);
+      for (const std::string& part : p.parts)
         CHECK_MESSAGE(msg.find(part) != std::string::npos, "expected '", part, "'");
-      }
+      const std::string shown = normalised(msg);
+      if (const char* table = std::getenv("ENCORE_PROBE_TABLE"))
+        std::ofstream(table, std::ios::app) << "| " << p.what << " | `" << shown << "` |\n";
+      // The README cell may cut a long message short, but what it shows must be what users get.
+      const std::string row = readme_row(p.what);
+      const std::string head = "| " + std::string(p.what) + " | `";
+      CHECK_MESSAGE(row.size() > head.size() + 2, "README.md has no probe row for '",
+                    std::string(p.what), "'");
+      if (row.size() <= head.size() + 2) continue;
+      const std::string cell = row.substr(head.size(), row.size() - head.size() - 3);
+      CHECK_MESSAGE(shown.rfind(cell, 0) == 0, "README.md's row for '", std::string(p.what),
+                    "' shows\n  ", cell, "\nbut the message is now\n  ", shown);
     }
   }
 }
@@ -84,6 +127,19 @@ TEST_CASE("probes: layers") {
          nn::Conv2d(1, 1, 5, {.gen = &g}).forward(f32({1, 1, 3, 3}));
        },
        {"Conv2d", "[1, 1, 3, 3]"}},
+      {"Conv2d: f64 input, f32 weight",
+       [&] {
+         nn::Conv2d(1, 2, 3, {.gen = &g}).forward(zeros({1, 1, 8, 8}, DType::f64));
+       },
+       {"Conv2d", "[1, 1, 8, 8]", "f64", "f32"}},
+      {"Conv2d: 2^31 output channels",
+       [&] { nn::Conv2d(1, int64_t{1} << 31, 3, {.gen = &g}); },
+       {"Conv2d", "2147483648"}},
+      {"ConvTranspose2d: f64 input, f32 weight",
+       [&] {
+         nn::ConvTranspose2d(2, 1, 3, {.gen = &g}).forward(zeros({1, 2, 4, 4}, DType::f64));
+       },
+       {"ConvTranspose2d", "f64"}},
       {"Conv2d: stride 0", [&] { nn::Conv2d(1, 1, 3, {.stride = 0, .gen = &g}); }, {"Conv2d"}},
       {"BatchNorm1d: wrong features",
        [&] {
@@ -260,6 +316,30 @@ TEST_CASE("probes: files") {
   });
 }
 
+TEST_CASE("probes: models") {
+  Generator g(1);
+  run({
+      {"DenseAutoencoder: wrong input width",
+       [&] {
+         models::DenseAutoencoder m({.hidden = {16}, .code = 4, .gen = &g});
+         m.loss(f32({2, 10}));
+       },
+       {"DenseAutoencoder", "[2, 10]"}},
+      {"ConvAutoencoder: flat input",
+       [&] {
+         models::ConvAutoencoder m({.gen = &g});
+         m.loss(f32({2, 784}));
+       },
+       {"ConvAutoencoder", "[2, 784]"}},
+      {"VAE: empty batch",
+       [&] {
+         models::VAE m({.hidden = 8, .code = 2, .gen = &g});
+         m.loss(f32({0, 784}), g);
+       },
+       {"VAE", "[0, 784]"}},
+  });
+}
+
 TEST_CASE("probes: checkpoints and state") {
   const std::string dir = testing::source_path("tests/fuzz/corpus/checkpoint").string();
   auto load_into_other_model = [&](const std::string& file) {
@@ -276,6 +356,9 @@ TEST_CASE("probes: checkpoints and state") {
       {"load_checkpoint: a plain safetensors file",
        [&] { load_into_other_model("bad-not-checkpoint.safetensors"); },
        {"load_checkpoint", "not an encore training checkpoint"}},
+      {"load_checkpoint: not a safetensors file",
+       [&] { load_into_other_model("../../../../README.md"); },
+       {"load_checkpoint: load_safetensors:", "README.md", "header length"}},
       {"Module::load_state_dict: missing keys",
        [] {
          nn::Linear l(2, 2);
