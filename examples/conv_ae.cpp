@@ -73,14 +73,15 @@ int main(int argc, char** argv) {
     if (examples::prepare_model(model, f)) return;
     std::printf("%s", model.summary().c_str());
 
-    nn::Mnist train = nn::load_mnist(f.data, /*train=*/true, /*flatten=*/false, f.train_limit);
+    nn::MnistBytes train =
+        nn::load_mnist_bytes(f.data, /*train=*/true, /*flatten=*/false, f.train_limit);
     nn::Mnist test = nn::load_mnist(f.data, /*train=*/false, /*flatten=*/false, f.test_limit);
     std::printf("MNIST: %lld training and %lld test images from %s\n",
-                static_cast<long long>(train.images.size(0)),
-                static_cast<long long>(test.images.size(0)), f.data.c_str());
+                static_cast<long long>(train.size()), static_cast<long long>(test.images.size(0)),
+                f.data.c_str());
 
     optim::Adam opt(model.parameters(), {.lr = f.lr});
-    nn::Batches batches({train.images}, {.batch_size = f.batch_size}, gen);
+    nn::Batches batches(train, {.batch_size = f.batch_size}, gen);
     nn::FitOptions fo = examples::fit_options(f, "conv_ae", app);
     fo.distributed = dist.get();
     nn::Trainer trainer(model, opt, gen, fo);

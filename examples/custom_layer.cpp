@@ -148,14 +148,15 @@ int main(int argc, char** argv) {
         check_swish("swish (Function)", [](const Tensors& in) { return swish_function(in[0]); });
     grad_error = std::max(grad_error, function_error);
 
-    nn::Mnist train = nn::load_mnist(f.data, /*train=*/true, /*flatten=*/true, f.train_limit);
+    nn::MnistBytes train =
+        nn::load_mnist_bytes(f.data, /*train=*/true, /*flatten=*/true, f.train_limit);
     nn::Mnist test = nn::load_mnist(f.data, /*train=*/false, /*flatten=*/true, f.test_limit);
     std::printf("MNIST: %lld training and %lld test images from %s\n",
-                static_cast<long long>(train.images.size(0)),
-                static_cast<long long>(test.images.size(0)), f.data.c_str());
+                static_cast<long long>(train.size()), static_cast<long long>(test.images.size(0)),
+                f.data.c_str());
 
     optim::Adam opt(model.parameters(), {.lr = f.lr});
-    nn::Batches batches({train.images}, {.batch_size = f.batch_size, .drop_last = true}, gen);
+    nn::Batches batches(train, {.batch_size = f.batch_size, .drop_last = true}, gen);
     nn::Trainer trainer(model, opt, gen, examples::fit_options(f, "custom_layer", app));
     auto test_bce = [&] { return model.loss(test.images).item(); };
     nn::FitResult r = trainer.fit(

@@ -86,20 +86,19 @@ void train_pair(const examples::CommonFlags& f, const CLI::App& app, const Setti
   if (examples::prepare_model(pair, f)) return;
   std::printf("%s", pair.summary().c_str());
 
-  nn::Mnist train = nn::load_mnist(f.data, /*train=*/true, flatten, f.train_limit);
+  nn::MnistBytes train = nn::load_mnist_bytes(f.data, /*train=*/true, flatten, f.train_limit);
   nn::Mnist test = nn::load_mnist(f.data, /*train=*/false, flatten, f.test_limit);
   const models::Corruption corruption(s.corruption);
   // The test corruption is drawn once, from its own seed: both models see the same inputs.
   Generator test_gen(f.seed + 1000003);
   const Tensor noisy_test = corruption.apply(test.images, test_gen);
   std::printf("MNIST: %lld training and %lld test images from %s; %s\n",
-              static_cast<long long>(train.images.size(0)),
-              static_cast<long long>(test.images.size(0)), f.data.c_str(),
-              corruption.describe().c_str());
+              static_cast<long long>(train.size()), static_cast<long long>(test.images.size(0)),
+              f.data.c_str(), corruption.describe().c_str());
 
   Generator gen(f.seed);
   optim::Adam opt(pair.parameters(), {.lr = f.lr});
-  nn::Batches batches({train.images}, {.batch_size = f.batch_size}, gen);
+  nn::Batches batches(train, {.batch_size = f.batch_size}, gen);
   nn::FitOptions fo = examples::fit_options(f, "denoising_ae", app);
   fo.val_metric = "denoiser_noisy_bce";
   nn::Trainer trainer(pair, opt, gen, fo);

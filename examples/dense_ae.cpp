@@ -41,13 +41,18 @@ struct ImageErrors {
   std::vector<double> per_image;
 };
 
-/// Reconstructs x: (N, 784) in chunks (eval mode, NoGrad is the caller's) and scores it.
+/// The test images go through the model in chunks of this many: the whole test set at once
+/// would hold every layer's activations for 10000 images (over 100 MB).
+constexpr int64_t kChunk = 2000;
+
+/// Reconstructs x (flattened) in chunks, converted from bytes one at a time (eval mode, NoGrad
+/// is the caller's), and scores it.
 template <class F>
-ImageErrors image_errors(F&& reconstruct, const Tensor& x) {
+ImageErrors image_errors(F&& reconstruct, const nn::MnistBytes& x) {
   ImageErrors e;
-  const int64_t n = x.size(0), chunk = 2000;
-  for (int64_t i = 0; i < n; i += chunk) {
-    Tensor xi = narrow(x, 0, i, std::min(chunk, n - i));
+  const int64_t n = x.size();
+  for (int64_t i = 0; i < n; i += kChunk) {
+    Tensor xi = x.images(i, std::min(kChunk, n - i));
     Tensor se = models::squared_error_per_image(reconstruct(xi), xi);
     for (double v : se.to_vector<double>()) e.per_image.push_back(v);
   }
@@ -56,13 +61,24 @@ ImageErrors image_errors(F&& reconstruct, const Tensor& x) {
   return e;
 }
 
-/// Rows of 8: test digits, their autoencoder and PCA reconstructions, twice. x: (N, 784).
+/// The mean of the model's loss over x, from chunks weighted by their sizes.
+double mean_loss(models::DenseAutoencoder& ae, const nn::MnistBytes& x) {
+  double total = 0;
+  const int64_t n = x.size();
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t len = std::min(kChunk, n - i);
+    total += ae.loss(x.images(i, len)).item() * double(len);
+  }
+  return total / double(std::max<int64_t>(1, n));
+}
+
+/// Rows of 8: test digits, their autoencoder and PCA reconstructions, twice. x flattened.
 void write_reconstructions(const std::string& png, models::DenseAutoencoder& ae,
-                           const models::PCA& pca, const Tensor& x) {
-  const int64_t groups = std::min<int64_t>(2, x.size(0) / 8);
+                           const models::PCA& pca, const nn::MnistBytes& x) {
+  const int64_t groups = std::min<int64_t>(2, x.size() / 8);
   Tensors rows;
   for (int64_t g = 0; g < groups; ++g) {
-    Tensor xi = narrow(x, 0, 8 * g, 8);
+    Tensor xi = x.images(8 * g, 8);
     rows.push_back(xi);
     rows.push_back(ae.forward(xi));
     rows.push_back(pca.forward(xi));
@@ -129,20 +145,23 @@ int main(int argc, char** argv) {
                   static_cast<long long>(model.tied_parameter_saving()));
     std::printf("\n");
 
-    nn::Mnist train = nn::load_mnist(f.data, /*train=*/true, /*flatten=*/true, f.train_limit);
-    nn::Mnist test = nn::load_mnist(f.data, /*train=*/false, /*flatten=*/true, f.test_limit);
+    // As bytes, converted to f32 a batch or a chunk at a time (as f32 the training set alone
+    // would take 188 MB).
+    nn::MnistBytes train =
+        nn::load_mnist_bytes(f.data, /*train=*/true, /*flatten=*/true, f.train_limit);
+    nn::MnistBytes test =
+        nn::load_mnist_bytes(f.data, /*train=*/false, /*flatten=*/true, f.test_limit);
     std::printf("MNIST: %lld training and %lld test images from %s\n",
-                static_cast<long long>(train.images.size(0)),
-                static_cast<long long>(test.images.size(0)), f.data.c_str());
+                static_cast<long long>(train.size()), static_cast<long long>(test.size()),
+                f.data.c_str());
 
-    // PCA on the same training images, in f64.
+    // PCA on the same training images, in f64, from chunks converted one at a time.
     auto t0 = std::chrono::steady_clock::now();
     models::PCA pca(784, pca_components);
-    pca.fit(train.images);
+    pca.fit(train.size(), [&](int64_t start, int64_t len) { return train.images(start, len); });
     double pca_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ImageErrors pca_err =
-        image_errors([&](const Tensor& x) { return pca.forward(x); }, test.images);
+    ImageErrors pca_err = image_errors([&](const Tensor& x) { return pca.forward(x); }, test);
     std::printf(
         "PCA(%lld): fitted in %.2f s, explains %.1f%% of the variance; test squared error "
         "per image %.3f\n",
@@ -150,7 +169,7 @@ int main(int argc, char** argv) {
         100 * raw::reduce(raw::ReduceOp::sum, pca.explained_variance_ratio()).item(), pca_err.mean);
 
     optim::Adam opt(model.parameters(), {.lr = f.lr});
-    nn::Batches batches({train.images}, {.batch_size = f.batch_size}, gen);
+    nn::Batches batches(train, {.batch_size = f.batch_size}, gen);  // {images, labels}
     nn::FitOptions fo = examples::fit_options(f, "dense_ae", app);
     fo.distributed = dist.get();
     if (cosine)
@@ -158,9 +177,8 @@ int main(int argc, char** argv) {
           optim::CosineDecay{.base_lr = f.lr, .total_steps = f.epochs * batches.size()};
     nn::Trainer trainer(model, opt, gen, fo);
     auto evaluate = [&] {
-      ImageErrors e = image_errors([&](const Tensor& x) { return model.forward(x); }, test.images);
-      return nn::Metrics{{"val_loss", model.loss(test.images).item()},
-                         {"test_squared_error", e.mean}};
+      ImageErrors e = image_errors([&](const Tensor& x) { return model.forward(x); }, test);
+      return nn::Metrics{{"val_loss", mean_loss(model, test)}, {"test_squared_error", e.mean}};
     };
     nn::FitResult r = trainer.fit(
         batches, [&](const Tensors& b) { return model.loss(b[0]); }, evaluate);
@@ -169,12 +187,11 @@ int main(int argc, char** argv) {
     // Pictures, in eval mode (running batch-norm statistics).
     model.eval();
     NoGrad no_grad;
-    ImageErrors ae_err =
-        image_errors([&](const Tensor& x) { return model.forward(x); }, test.images);
+    ImageErrors ae_err = image_errors([&](const Tensor& x) { return model.forward(x); }, test);
     std::map<std::string, std::string> notes;
     const std::string grid = trainer.out_path("reconstructions.png");
-    if (!grid.empty() && test.images.size(0) >= 8) {
-      write_reconstructions(grid, model, pca, test.images);
+    if (!grid.empty() && test.size() >= 8) {
+      write_reconstructions(grid, model, pca, test);
       notes["reconstructions.png"] = "rows of 8: test digits, autoencoder, PCA (twice)";
     }
     const std::string hist = trainer.out_path("error_histogram.png");
@@ -189,14 +206,17 @@ int main(int argc, char** argv) {
       notes["error_histogram.png"] = "per-image test squared error, autoencoder and PCA";
     // The codes' first two principal components, coloured by digit.
     const std::string scatter = trainer.out_path("codes_pca.png");
-    Tensor codes = model.encode(test.images);
+    Tensors code_chunks;
+    for (int64_t i = 0; i < test.size(); i += kChunk)
+      code_chunks.push_back(model.encode(test.images(i, std::min(kChunk, test.size() - i))));
+    Tensor codes = concat(code_chunks, 0);
     if (!scatter.empty() && code >= 2) {
       models::PCA code_pca(code, 2);
       code_pca.fit(codes);
       Tensor pc = code_pca.encode(codes.to(DType::f64));
       std::vector<double> xs = select(pc, 1, 0).to_vector<double>(),
                           ys = select(pc, 1, 1).to_vector<double>();
-      if (plot::scatter_plot(scatter, xs, ys, test.labels.to_vector<int64_t>(),
+      if (plot::scatter_plot(scatter, xs, ys, test.labels().to_vector<int64_t>(),
                              {.title = "test codes: first two principal components",
                               .xlabel = "PC 1",
                               .ylabel = "PC 2"}))

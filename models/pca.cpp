@@ -21,15 +21,15 @@ namespace encore::models {
 
 namespace {
 
-/// Rows of x (contiguous (N, D), f32 or f64) converted to f64 and centred, rows [r0, r0 + n).
-void centred_rows(const Tensor& x, int64_t r0, int64_t n, const std::vector<double>& mean,
+/// The rows of a contiguous (n, D) f32 or f64 chunk converted to f64 and centred.
+void centred_rows(const Tensor& x, int64_t n, const std::vector<double>& mean,
                   std::vector<double>& out) {
   const int64_t d = x.size(1);
   if (x.dtype() == DType::f32) {
-    const float* p = x.data<float>() + r0 * d;
+    const float* p = x.data<float>();
     for (int64_t i = 0; i < n * d; ++i) out[size_t(i)] = double(p[i]) - mean[size_t(i % d)];
   } else {
-    const double* p = x.data<double>() + r0 * d;
+    const double* p = x.data<double>();
     for (int64_t i = 0; i < n * d; ++i) out[size_t(i)] = p[i] - mean[size_t(i % d)];
   }
 }
@@ -65,11 +65,25 @@ void PCA::check_fitted(const char* op) const {
 }
 
 PCA& PCA::fit(const Tensor& x_in) {
+  NoGrad no_grad;
+  Tensor x = flat("PCA.fit", x_in, dim_, "data").contiguous();
+  return fit(x.size(0), [&](int64_t start, int64_t len) { return narrow(x, 0, start, len); });
+}
+
+PCA& PCA::fit(int64_t n, const std::function<Tensor(int64_t start, int64_t len)>& get_rows) {
   const char* op = "PCA.fit";
   NoGrad no_grad;
-  Tensor x = flat(op, x_in, dim_, "data").contiguous();
-  const int64_t n = x.size(0), d = dim_;
-  ENCORE_CHECK(n >= 2, op, "needs at least 2 samples, got data ", x_in.shape());
+  const int64_t d = dim_;
+  ENCORE_CHECK(n >= 2, op, "needs at least 2 samples, got ", n);
+  // Each chunk is asked for twice (the mean pass, then the covariance pass) and checked.
+  auto chunk_of = [&](int64_t r0, int64_t b) {
+    Tensor c = get_rows(r0, b);
+    ENCORE_CHECK(c.defined() && (c.dtype() == DType::f32 || c.dtype() == DType::f64) &&
+                     c.shape() == Shape({b, d}),
+                 op, "rows(", r0, ", ", b, ") must be (", b, ", ", d, ") f32 or f64, got ",
+                 c.defined() ? c.shape() : Shape{});
+    return c.contiguous();
+  };
 
   // Mean in f64, one pass.
   std::vector<double> mu(size_t(d), 0.0), chunk;
@@ -78,7 +92,7 @@ PCA& PCA::fit(const Tensor& x_in) {
   std::vector<double> zero(size_t(d), 0.0);
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     int64_t b = std::min(rows, n - r0);
-    centred_rows(x, r0, b, zero, chunk);
+    centred_rows(chunk_of(r0, b), b, zero, chunk);
     for (int64_t i = 0; i < b; ++i)
       for (int64_t j = 0; j < d; ++j) mu[size_t(j)] += chunk[size_t(i * d + j)];
   }
@@ -88,7 +102,7 @@ PCA& PCA::fit(const Tensor& x_in) {
   std::vector<double> cov(size_t(d * d), 0.0);
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     int64_t b = std::min(rows, n - r0);
-    centred_rows(x, r0, b, mu, chunk);
+    centred_rows(chunk_of(r0, b), b, mu, chunk);
     // Only the upper triangle (row-major) is formed: dsyrk does half of dgemm's work.
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(d), int(b), 1.0, chunk.data(), int(d),
                 1.0, cov.data(), int(d));
@@ -112,8 +126,8 @@ PCA& PCA::fit(const Tensor& x_in) {
   std::vector<int> iwork(size_t(std::max(liwork, 1)));
   dsyevd_("V", "L", &nd, cov.data(), &nd, w.data(), work.data(), &lwork, iwork.data(), &liwork,
           &info, 1, 1);
-  ENCORE_CHECK(info == 0, op, "LAPACK dsyevd did not converge (info ", info, ") on data ",
-               x_in.shape());
+  ENCORE_CHECK(info == 0, op, "LAPACK dsyevd did not converge (info ", info, ") on ", n,
+               " samples");
 
   // The k largest, in decreasing order, each with its largest-magnitude entry positive.
   std::vector<double> comp(static_cast<size_t>(k_ * d)), var(static_cast<size_t>(k_));

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "../nn/nn.h"
@@ -27,6 +28,11 @@ class PCA : public nn::Module {
   /// largest variance first. Each component's sign is fixed so that its entry of largest
   /// magnitude (the first one on a tie, up to a relative 1e-9) is positive. Returns *this.
   PCA& fit(const Tensor& x);
+  /// The same fit over n samples given in chunks: rows(start, len) returns samples
+  /// [start, start + len) as (len, dim) f32 or f64, so the data need not be one matrix (e.g.
+  /// MNIST kept as bytes: [&](int64_t s, int64_t l) { return mnist.images(s, l); }). The
+  /// chunks are those fit(x) takes, so the result is bitwise fit(x)'s.
+  PCA& fit(int64_t n, const std::function<Tensor(int64_t start, int64_t len)>& rows);
   /// x: (N, dim) -> (N, k) = (x - mean) components^T, in x's dtype.
   Tensor encode(const Tensor& x) const;
   /// z: (N, k) -> (N, dim) = z components + mean, in z's dtype.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace encore::nn {
@@ -25,6 +27,11 @@ Batches::Batches(Tensors data, BatchesOptions o, Generator& gen)
   // be copied whole for every shuffled batch; copy it once here instead (a no-op when it is).
   if (o_.shuffle)
     for (Tensor& t : data_) t = t.contiguous();
+}
+
+Batches::Batches(const MnistBytes& mnist, BatchesOptions o, Generator& gen)
+    : Batches(Tensors{mnist.labels()}, o, gen) {
+  bytes_ = std::make_shared<const MnistBytes>(mnist);
 }
 
 int64_t Batches::size() const {
@@ -58,7 +65,9 @@ Batches::iterator Batches::begin() {
 }
 
 Tensor Batches::single(int64_t i) const {
-  ENCORE_CHECK(data_.size() == 1, "Batches::single", "this Batches holds ", data_.size(),
+  // A Batches over MNIST bytes hands out images and labels: two tensors.
+  const size_t tensors = data_.size() + (bytes_ ? 1 : 0);
+  ENCORE_CHECK(tensors == 1, "Batches::single", "this Batches holds ", tensors,
                " tensors; single() is for one (use batch(i), one tensor per data tensor)");
   return batch(i)[0];
 }
@@ -73,8 +82,10 @@ Tensors Batches::batch(int64_t i) const {
     // NOTE: without this, indexing batch(i) without begin() would silently never shuffle.
     if (!order_.defined()) order_ = permutation(n_, *gen_);
     Tensor idx = raw::narrow(order_, 0, start, len);
+    if (bytes_) out.push_back(bytes_->images(idx));
     for (const Tensor& t : data_) out.push_back(raw::index_select(t, 0, idx));
   } else {
+    if (bytes_) out.push_back(bytes_->images(start, len));
     for (const Tensor& t : data_) out.push_back(raw::narrow(t, 0, start, len));
   }
   return out;
@@ -84,6 +95,88 @@ std::string mnist_dir() {
   // The same rule as scripts/fetch-data, which writes the files into $ENCORE_DATA_DIR itself.
   if (const char* d = std::getenv("ENCORE_DATA_DIR"); d && *d) return d;
   return "data/mnist";
+}
+
+namespace {
+constexpr int64_t kPixels = 28 * 28;
+
+/// The image and label files of a split, checked to exist.
+std::pair<std::string, std::string> mnist_files(const char* op, const std::string& dir,
+                                                bool train) {
+  std::string prefix = train ? "train" : "t10k";
+  std::string img = dir + "/" + prefix + "-images-idx3-ubyte";
+  std::string lab = dir + "/" + prefix + "-labels-idx1-ubyte";
+  for (const std::string& f : {img, lab})
+    ENCORE_CHECK(std::filesystem::exists(f), op, "missing ", f,
+                 "; run scripts/fetch-data to download MNIST");
+  return {img, lab};
+}
+
+/// Throws unless every label is a digit.
+void check_labels(const char* op, const std::string& file, const Tensor& labels) {
+  const int64_t* pl = labels.data<int64_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    ENCORE_CHECK(pl[i] >= 0 && pl[i] <= 9, op, file, ": label ", i, " is ", pl[i],
+                 ", expected 0..9");
+}
+}  // namespace
+
+MnistBytes::MnistBytes(std::shared_ptr<const void> owner, const unsigned char* pixels,
+                       Tensor labels, bool flatten)
+    : owner_(std::move(owner)), pixels_(pixels), labels_(std::move(labels)), flatten_(flatten) {
+  ENCORE_CHECK(labels_.defined() && labels_.dtype() == DType::i64 && labels_.dim() == 1,
+               "MnistBytes", "labels must be a 1-d i64 tensor, got ",
+               labels_.defined() ? labels_.shape() : Shape{});
+  labels_ = labels_.contiguous();
+  n_ = labels_.size(0);
+  ENCORE_CHECK(pixels_ != nullptr || n_ == 0, "MnistBytes", "no pixels for ", n_, " labels");
+}
+
+Tensor MnistBytes::convert(const int64_t* rows, int64_t start, int64_t len) const {
+  Tensor out = flatten_ ? Tensor({len, kPixels}, DType::f32) : Tensor({len, 1, 28, 28}, DType::f32);
+  float* po = out.data<float>();
+#pragma omp parallel for if (len * kPixels >= kParallelGrain) schedule(static)
+  for (int64_t r = 0; r < len; ++r) {
+    const unsigned char* src = pixels_ + (rows ? rows[r] : start + r) * kPixels;
+    float* dst = po + r * kPixels;
+    // The same arithmetic as load_mnist (the byte as float, divided by 255), so the values are
+    // bitwise the same.
+    for (int64_t j = 0; j < kPixels; ++j) dst[j] = static_cast<float>(src[j]) / 255.0f;
+  }
+  return out;
+}
+
+Tensor MnistBytes::images(int64_t start, int64_t len) const {
+  ENCORE_CHECK(start >= 0 && len >= 0 && start <= n_ - len, "MnistBytes::images", "rows [", start,
+               ", ", start + len, ") out of range for ", n_, " images");
+  return convert(nullptr, start, len);
+}
+
+Tensor MnistBytes::images(const Tensor& index) const {
+  ENCORE_CHECK(index.defined() && index.dtype() == DType::i64 && index.dim() == 1,
+               "MnistBytes::images", "expected a 1-d i64 index, got ",
+               index.defined() ? index.shape() : Shape{});
+  Tensor idx = index.contiguous();
+  const int64_t* p = idx.data<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    ENCORE_CHECK(p[i] >= 0 && p[i] < n_, "MnistBytes::images", "index ", i, " is ", p[i],
+                 ", out of range for ", n_, " images");
+  return convert(p, 0, idx.numel());
+}
+
+MnistBytes load_mnist_bytes(const std::string& dir, bool train, bool flatten, int64_t limit) {
+  const char* op = "load_mnist_bytes";
+  auto [img, lab] = mnist_files(op, dir, train);
+  io::IdxBytes images = io::read_idx_bytes(img);
+  Tensor labels = io::read_idx(lab, DType::i64);
+  ENCORE_CHECK(images.shape.size() == 3 && images.shape[1] == 28 && images.shape[2] == 28 &&
+                   labels.dim() == 1 && labels.size(0) == images.shape[0],
+               op, "unexpected shapes ", images.shape, " and ", labels.shape(), " in ", dir);
+  // The bytes past the limit stay in the buffer (it is the file, read once): only the labels
+  // are cut.
+  if (limit > 0 && limit < labels.size(0)) labels = raw::narrow(labels, 0, 0, limit).clone();
+  check_labels(op, lab, labels);
+  return MnistBytes(images.buffer, images.data, labels, flatten);
 }
 
 Mnist load_mnist(const std::string& dir, bool train, bool flatten, int64_t limit) {

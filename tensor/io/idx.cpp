@@ -97,20 +97,26 @@ void convert(D* dst, const unsigned char* src, int64_t n, const std::string& pat
   }
 }
 
-}  // namespace
+/// A checked IDX header: the element type, the dims, the element count and the header bytes.
+struct IdxHeader {
+  const IdxType* type = nullptr;
+  Shape shape;
+  int64_t count = 0;
+  size_t bytes = 0;
+};
 
-Tensor read_idx(const std::string& path, DType out) {
+/// Checks file (read from path) as an IDX file; throws naming op and path.
+IdxHeader parse_header(const char* op, const detail::FileBytes& file, const std::string& path) {
   const std::string where = detail::quoted(path);
-  detail::FileBytes file = detail::read_file(kOp, path);
   const unsigned char* p = file.data.get();
   const size_t size = file.size;
 
-  ENCORE_CHECK(size >= 4, kOp, where, ": file is ", size,
+  ENCORE_CHECK(size >= 4, op, where, ": file is ", size,
                " bytes, too short for the 4-byte IDX magic");
-  ENCORE_CHECK(!(p[0] == 0x1f && p[1] == 0x8b), kOp, where,
+  ENCORE_CHECK(!(p[0] == 0x1f && p[1] == 0x8b), op, where,
                ": file starts with the gzip magic 1f 8b; read_idx reads plain (uncompressed) IDX "
                "only: gunzip it first");
-  ENCORE_CHECK(p[0] == 0 && p[1] == 0, kOp, where, ": bad magic: the first two bytes are ",
+  ENCORE_CHECK(p[0] == 0 && p[1] == 0, op, where, ": bad magic: the first two bytes are ",
                int(p[0]), " and ", int(p[1]), ", expected 0 and 0 (not an IDX file)");
   const IdxType* type = nullptr;
   for (const IdxType& t : kTypes)
@@ -118,14 +124,14 @@ Tensor read_idx(const std::string& path, DType out) {
   if (type == nullptr) {
     std::ostringstream code;
     code << "0x" << std::hex << int(p[2]);
-    ENCORE_FAIL(kOp, where, ": unknown element type code ", code.str(),
+    ENCORE_FAIL(op, where, ": unknown element type code ", code.str(),
                 " (expected 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32 or 0x0E f64)");
   }
   const int ndims = p[3];
-  ENCORE_CHECK(ndims >= 1 && ndims <= kMaxDims, kOp, where, ": header declares ", ndims,
+  ENCORE_CHECK(ndims >= 1 && ndims <= kMaxDims, op, where, ": header declares ", ndims,
                " dims; supported are 1 to ", kMaxDims);
   const size_t header = 4 + 4 * static_cast<size_t>(ndims);
-  ENCORE_CHECK(size >= header, kOp, where, ": file is ", size, " bytes, too short for the ", header,
+  ENCORE_CHECK(size >= header, op, where, ": file is ", size, " bytes, too short for the ", header,
                "-byte header of ", ndims, " dims (truncated)");
 
   // Sizes are u32, so each fits int64; their product may not. The product of the nonzero sizes
@@ -144,18 +150,43 @@ Tensor read_idx(const std::string& path, DType out) {
   overflow |= extent > uint64_t{std::numeric_limits<int64_t>::max()} / 8;
   const uint64_t count = empty ? 0 : extent;
   const uint64_t expected = header + count * type->size;  // < 2^63 + small: no wrap
-  ENCORE_CHECK(!overflow, kOp, where, ": dims ", shape, " of ", type->name,
+  ENCORE_CHECK(!overflow, op, where, ": dims ", shape, " of ", type->name,
                " describe more data than any file can hold (size overflows)");
-  ENCORE_CHECK(expected == size, kOp, where, ": dims ", shape, " of ", type->name,
+  ENCORE_CHECK(expected == size, op, where, ": dims ", shape, " of ", type->name,
                " need a file of ", expected, " bytes, but it is ", size, " bytes (",
                size < expected ? "truncated" : "trailing bytes after the data", ")");
 
-  Tensor t(shape, out);
-  const int64_t n = static_cast<int64_t>(count);
+  return {type, shape, static_cast<int64_t>(count), header};
+}
+
+}  // namespace
+
+Tensor read_idx(const std::string& path, DType out) {
+  detail::FileBytes file = detail::read_file(kOp, path);
+  const IdxHeader h = parse_header(kOp, file, path);
+  const IdxType* type = h.type;
+  const unsigned char* p = file.data.get();
+  const size_t header = h.bytes;
+  const int64_t n = h.count;
+  Tensor t(h.shape, out);
   dispatch(out, [&]<class D>() {
     dispatch_idx(type->code, [&]<class S>() { convert<D, S>(t.data<D>(), p + header, n, path); });
   });
   return t;
+}
+
+IdxBytes read_idx_bytes(const std::string& path) {
+  const char* op = "read_idx_bytes";
+  detail::FileBytes file = detail::read_file(op, path);
+  const IdxHeader h = parse_header(op, file, path);
+  ENCORE_CHECK(h.type->code == 0x08, op, detail::quoted(path), ": elements are ", h.type->name,
+               " of dims ", h.shape, ", expected u8 (read_idx converts other types)");
+  IdxBytes out;
+  out.shape = h.shape;
+  out.data = file.data.get() + h.bytes;
+  // The file's buffer is kept, header and all, so the bytes are never copied.
+  out.buffer = std::shared_ptr<const unsigned char[]>(std::move(file.data));
+  return out;
 }
 
 }  // namespace encore::io

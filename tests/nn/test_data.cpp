@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -471,4 +472,186 @@ TEST_CASE("data: a one-tensor Batches hands back its tensor with single()") {
                        "Batches::single: this Batches holds 2 tensors; single() is for one (use "
                        "batch(i), one tensor per data tensor)",
                        Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MNIST as bytes
+
+namespace {
+
+std::string mnist_small() {
+  return encore::testing::source_path("tests/data/mnist-small").string();
+}
+
+/// Bitwise equality of two tensors' dtypes, shapes and elements.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  Tensor ca = a.contiguous(), cb = b.contiguous();
+  const size_t bytes = static_cast<size_t>(ca.numel()) * (a.dtype() == DType::i64 ? 8 : 4);
+  return std::memcmp(ca.raw_data(), cb.raw_data(), bytes) == 0;
+}
+
+/// Writes an IDX file: type code, dims, then the payload bytes as given.
+void write_idx(const fs::path& p, unsigned char type, const std::vector<uint32_t>& dims,
+               const std::vector<unsigned char>& payload) {
+  std::ofstream out(p, std::ios::binary);
+  const unsigned char magic[4] = {0, 0, type, static_cast<unsigned char>(dims.size())};
+  out.write(reinterpret_cast<const char*>(magic), 4);
+  for (uint32_t d : dims) {
+    const unsigned char be[4] = {static_cast<unsigned char>(d >> 24),
+                                 static_cast<unsigned char>(d >> 16),
+                                 static_cast<unsigned char>(d >> 8), static_cast<unsigned char>(d)};
+    out.write(reinterpret_cast<const char*>(be), 4);
+  }
+  out.write(reinterpret_cast<const char*>(payload.data()),
+            static_cast<std::streamsize>(payload.size()));
+}
+
+/// Every batch of one pass of a and b (begin() on each) is bitwise the same.
+void check_same_pass(nn::Batches& a, nn::Batches& b) {
+  REQUIRE(a.size() == b.size());
+  auto ia = a.begin();
+  auto ib = b.begin();
+  for (int64_t i = 0; i < a.size(); ++i, ++ia, ++ib) {
+    Tensors x = *ia, y = *ib;
+    REQUIRE(x.size() == 2);
+    REQUIRE(y.size() == 2);
+    CHECK(same_bits(x[0], y[0]));
+    CHECK(same_bits(x[1], y[1]));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("data: load_mnist_bytes converts to load_mnist's values bitwise") {
+  for (bool train : {true, false})
+    for (bool flatten : {true, false}) {
+      nn::Mnist f = nn::load_mnist(mnist_small(), train, flatten);
+      nn::MnistBytes b = nn::load_mnist_bytes(mnist_small(), train, flatten);
+      REQUIRE(b.size() == f.images.size(0));
+      CHECK(b.flattened() == flatten);
+      CHECK(same_bits(b.labels(), f.labels));
+      CHECK(same_bits(b.all_images(), f.images));
+      CHECK(same_bits(b.images(3, 5), raw::narrow(f.images, 0, 3, 5)));
+      Tensor idx = from_vector(std::vector<int64_t>{7, 0, 7, 2}, {4});
+      CHECK(same_bits(b.images(idx), raw::index_select(f.images, 0, idx)));
+      CHECK(b.images(0, 0).size(0) == 0);
+    }
+  // The values are the bytes / 255: 0 and 1 both occur in MNIST digits.
+  Tensor all = nn::load_mnist_bytes(mnist_small()).all_images();
+  CHECK(raw::reduce(raw::ReduceOp::max, all).item() == 1.0);
+  CHECK(raw::reduce(raw::ReduceOp::min, all).item() == 0.0);
+}
+
+TEST_CASE("data: load_mnist_bytes keeps the first `limit` examples as load_mnist does") {
+  const int64_t n = nn::load_mnist(mnist_small()).labels.size(0);
+  REQUIRE(n > 5);
+  nn::MnistBytes few = nn::load_mnist_bytes(mnist_small(), true, true, 5);
+  CHECK(few.size() == 5);
+  CHECK(same_bits(few.all_images(), nn::load_mnist(mnist_small(), true, true, 5).images));
+  for (int64_t limit : {int64_t{0}, int64_t{-1}, n, n + 100})
+    CHECK(nn::load_mnist_bytes(mnist_small(), true, true, limit).size() == n);
+  // Rows past the limit are not handed out, although their bytes are in memory.
+  std::string e = expect_error([&] { few.images(4, 2); });
+  CHECK(e.find("MnistBytes::images") == 0);
+  CHECK(e.find("[4, 6)") != std::string::npos);
+  CHECK(e.find("5 images") != std::string::npos);
+}
+
+TEST_CASE("data: Batches over MNIST bytes match Batches over the f32 tensors bitwise") {
+  nn::Mnist f = nn::load_mnist(mnist_small(), true, true);
+  nn::MnistBytes b = nn::load_mnist_bytes(mnist_small(), true, true);
+  for (bool shuffle : {true, false})
+    for (bool drop_last : {true, false}) {
+      CAPTURE(shuffle);
+      CAPTURE(drop_last);
+      const nn::BatchesOptions o{.batch_size = 7, .shuffle = shuffle, .drop_last = drop_last};
+      Generator ga(42), gb(42);
+      nn::Batches fa({f.images, f.labels}, o, ga);
+      nn::Batches ba(b, o, gb);
+      CHECK(ba.examples() == b.size());
+      for (int pass = 0; pass < 2; ++pass) check_same_pass(fa, ba);
+      // batch() before any begin() draws the first order the same way too.
+      Generator gc(7), gd(7);
+      nn::Batches fc({f.images, f.labels}, o, gc);
+      nn::Batches bc(b, o, gd);
+      CHECK(same_bits(fc.batch(1)[0], bc.batch(1)[0]));
+      CHECK(same_bits(fc.batch(1)[1], bc.batch(1)[1]));
+    }
+}
+
+TEST_CASE("data: Batches over MNIST bytes resume a pass from set_order") {
+  nn::MnistBytes b = nn::load_mnist_bytes(mnist_small(), true, true);
+  Generator g1(3);
+  nn::Batches first(b, {.batch_size = 16}, g1);
+  auto it = first.begin();
+  ++it;
+  ++it;  // "stopped" after two batches
+  const Tensor order = first.order().clone();
+  Tensors third = *it;
+
+  Generator g2(99);  // another seed: the order comes from set_order alone
+  nn::Batches resumed(b, {.batch_size = 16}, g2);
+  resumed.set_order(order);
+  CHECK(same_bits(resumed.order(), order));
+  Tensors again = resumed.batch(2);
+  CHECK(same_bits(again[0], third[0]));
+  CHECK(same_bits(again[1], third[1]));
+  // The labels stay with their images: the f32 images of the selected rows.
+  CHECK(same_bits(again[0], b.images(raw::narrow(order, 0, 32, 16))));
+
+  CHECK_THROWS_AS(resumed.set_order(raw::narrow(order, 0, 0, 5)), Error);
+  nn::Batches plain(b, {.batch_size = 16, .shuffle = false});
+  CHECK(expect_error([&] { plain.set_order(order); }).find("Batches::set_order") == 0);
+  CHECK(expect_error([&] { plain.single(0); }).find("Batches::single") == 0);
+}
+
+TEST_CASE("data: MNIST bytes errors name the function") {
+  nn::MnistBytes b = nn::load_mnist_bytes(mnist_small(), false, true);
+  std::string e = expect_error([&] { b.images(-1, 2); });
+  CHECK(e.find("MnistBytes::images") == 0);
+  e = expect_error([&] { b.images(from_vector(std::vector<int64_t>{0, b.size()}, {2})); });
+  CHECK(e.find("MnistBytes::images") == 0);
+  CHECK(e.find("index 1 is " + std::to_string(b.size())) != std::string::npos);
+  e = expect_error([&] { b.images(zeros({2})); });
+  CHECK(e.find("MnistBytes::images") == 0);
+  CHECK(e.find("i64") != std::string::npos);
+  e = expect_error([&] { nn::MnistBytes m(nullptr, nullptr, zeros({3}), true); });
+  CHECK(e.find("MnistBytes") == 0);
+
+  e = expect_error([] { nn::load_mnist_bytes("/nonexistent/encore-mnist"); });
+  CHECK(e.find("load_mnist_bytes") == 0);
+  CHECK(e.find("scripts/fetch-data") != std::string::npos);
+
+  const fs::path dir = fs::temp_directory_path() / "encore_test_mnist_bytes";
+  fs::create_directories(dir);
+  // Images of 3 x 3 pixels: not MNIST's 28 x 28.
+  write_idx(dir / "t10k-images-idx3-ubyte", 0x08, {2, 3, 3}, std::vector<unsigned char>(18, 1));
+  write_idx(dir / "t10k-labels-idx1-ubyte", 0x08, {2}, {1, 2});
+  e = expect_error([&] { nn::load_mnist_bytes(dir.string(), false); });
+  CHECK(e.find("load_mnist_bytes") == 0);
+  CHECK(e.find("[2, 3, 3]") != std::string::npos);
+  // A label that is not a digit.
+  write_idx(dir / "t10k-images-idx3-ubyte", 0x08, {2, 28, 28},
+            std::vector<unsigned char>(2 * 784, 0));
+  write_idx(dir / "t10k-labels-idx1-ubyte", 0x08, {2}, {1, 12});
+  e = expect_error([&] { nn::load_mnist_bytes(dir.string(), false); });
+  CHECK(e.find("load_mnist_bytes") == 0);
+  CHECK(e.find("label 1 is 12") != std::string::npos);
+  // More labels than images.
+  write_idx(dir / "t10k-labels-idx1-ubyte", 0x08, {3}, {1, 2, 3});
+  e = expect_error([&] { nn::load_mnist_bytes(dir.string(), false); });
+  CHECK(e.find("unexpected shapes") != std::string::npos);
+  // Not u8, and truncated: read_idx_bytes says so.
+  write_idx(dir / "i32.idx", 0x0C, {2}, std::vector<unsigned char>(8, 0));
+  e = expect_error([&] { io::read_idx_bytes((dir / "i32.idx").string()); });
+  CHECK(e.find("read_idx_bytes") == 0);
+  CHECK(e.find("i32") != std::string::npos);
+  write_idx(dir / "short.idx", 0x08, {10}, std::vector<unsigned char>(9, 0));
+  e = expect_error([&] { io::read_idx_bytes((dir / "short.idx").string()); });
+  CHECK(e.find("read_idx_bytes") == 0);
+  CHECK(e.find("truncated") != std::string::npos);
+  io::IdxBytes ok = io::read_idx_bytes((dir / "t10k-images-idx3-ubyte").string());
+  CHECK(ok.shape == Shape{2, 28, 28});
+  fs::remove_all(dir);
 }
