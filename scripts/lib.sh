@@ -82,13 +82,14 @@ encore_ensure_packages() {
   ((${#missing[@]} == 0)) || encore_die "still missing after apt-get install: ${missing[*]}"
 }
 
-# encore_select_mode SANITIZE CLANG [FUZZ] (each 0 or 1): sets the build dir, compiler, meson
-# options and the test environment of one of scripts/test's modes. Each mode has its own build
-# dir, so switching modes never reconfigures another mode's build. FUZZ (scripts/test --fuzz)
-# is clang + ASan + UBSan with the libFuzzer targets (-Dfuzz=true) in build-fuzz/, and
-# nothing else built.
+# encore_select_mode SANITIZE CLANG [FUZZ [NOMPI]] (each 0 or 1): sets the build dir, compiler,
+# meson options and the test environment of one of scripts/test's modes. Each mode has its own
+# build dir, so switching modes never reconfigures another mode's build. FUZZ (scripts/test
+# --fuzz) is clang + ASan + UBSan with the libFuzzer targets (-Dfuzz=true) in build-fuzz/, and
+# nothing else built. NOMPI (scripts/test --no-mpi) configures -Dmpi=disabled in a dir named
+# with -nompi (build-nompi/, build-clang-nompi/, ...).
 encore_select_mode() {
-  local sanitize="$1" clang="$2" fuzz="${3:-0}" dir=build
+  local sanitize="$1" clang="$2" fuzz="${3:-0}" nompi="${4:-0}" dir=build
   if ((fuzz)); then
     sanitize=1
     clang=1
@@ -135,6 +136,13 @@ encore_select_mode() {
     # -malloc_limit_mb (scripts/test) reports any single allocation over it that an input
     # asks for as a finding.
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:allocator_may_return_null=1"
+  fi
+  if ((nompi)); then
+    # The library, examples and suites must also build and pass where Open MPI is not
+    # installed; -Dmpi=disabled checks that on a machine that has it.
+    ENCORE_MODE="$ENCORE_MODE+nompi"
+    dir="$dir-nompi"
+    ENCORE_MESON_OPTIONS+=(-Dmpi=disabled)
   fi
   [[ -n "$ENCORE_BUILD_DIR_GIVEN" ]] || ENCORE_BUILD_DIR="$ENCORE_ROOT/$dir"
 }

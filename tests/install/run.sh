@@ -54,6 +54,25 @@ if grep -E '^Requires(\.private)?:[[:space:]]*[^[:space:]]' "$pc"; then
   fail "encore.pc requires other packages, but no installed header includes theirs"
 fi
 
+step "Libs.private names libmpi exactly when the build has MPI (ENCORE_MPI=${ENCORE_MPI:?})"
+# A static link of a program using libencore.a needs libmpi and its directory, which Open MPI
+# keeps outside the default search path; the shared libencore finds it through its own DT_NEEDED.
+libs_private="$(sed -n 's/^Libs\.private:[[:space:]]*//p' "$pc")"
+echo "Libs.private: $libs_private"
+if [[ "$ENCORE_MPI" == 1 ]]; then
+  [[ " $libs_private " == *" -lmpi "* ]] || fail "an MPI build's Libs.private lacks -lmpi"
+  mpi_dir=""
+  for flag in $libs_private; do
+    if [[ "$flag" == -L* ]] && compgen -G "${flag#-L}/libmpi.*" >/dev/null; then
+      mpi_dir="${flag#-L}"
+    fi
+  done
+  [[ -n "$mpi_dir" ]] || fail "no -L directory of Libs.private holds libmpi"
+  echo "libmpi in $mpi_dir"
+elif [[ " $libs_private " == *" -lmpi "* ]]; then
+  fail "a build without MPI lists -lmpi in Libs.private"
+fi
+
 step "installed headers = the public list"
 (cd "$includedir" && find . -type f | sed 's|^\./||' | sort) >"$tmp/installed.txt"
 tr ' ' '\n' <<<"${ENCORE_PUBLIC_HEADERS:?set by tests/meson.build}" | sed '/^$/d' | sort \
