@@ -42,15 +42,16 @@ double inverse_normal_cdf(double p) {
   return (lo + hi) / 2;
 }
 
-/// The test -ELBO terms per image, over x: (N, 784) in chunks, codes drawn from gen.
+/// The test -ELBO terms per image, over x (flattened) in chunks converted from bytes one at a
+/// time, codes drawn from gen.
 struct Elbo {
   double total = 0, reconstruction = 0, kl = 0;
 };
-Elbo test_elbo(models::VAE& vae, const Tensor& x, Generator& gen) {
+Elbo test_elbo(models::VAE& vae, const nn::MnistBytes& x, Generator& gen) {
   Elbo e;
-  const int64_t n = x.size(0), chunk = 2000;
+  const int64_t n = x.size(), chunk = 2000;
   for (int64_t i = 0; i < n; i += chunk) {
-    Tensor xi = narrow(x, 0, i, std::min(chunk, n - i));
+    Tensor xi = x.images(i, std::min(chunk, n - i));
     models::VAELoss l = vae.loss_terms(vae.forward(xi, gen), xi);
     const double w = double(xi.size(0)) / double(n);  // the terms are per-image means
     e.reconstruction += w * l.reconstruction.item();
@@ -87,9 +88,12 @@ int main(int argc, char** argv) {
 
     nn::MnistBytes train =
         nn::load_mnist_bytes(f.data, /*train=*/true, /*flatten=*/true, f.train_limit);
-    nn::Mnist test = nn::load_mnist(f.data, /*train=*/false, /*flatten=*/true, f.test_limit);
+    // The test set stays bytes too (8 MB rather than 31 MB as f32): chunks are converted as
+    // they are evaluated.
+    nn::MnistBytes test =
+        nn::load_mnist_bytes(f.data, /*train=*/false, /*flatten=*/true, f.test_limit);
     std::printf("MNIST: %lld training and %lld test images from %s\n",
-                static_cast<long long>(train.size()), static_cast<long long>(test.images.size(0)),
+                static_cast<long long>(train.size()), static_cast<long long>(test.size()),
                 f.data.c_str());
 
     optim::Adam opt(model.parameters(), {.lr = f.lr});
@@ -98,7 +102,7 @@ int main(int argc, char** argv) {
     const uint64_t eval_seed = f.seed + 1000003;  // the test pass's own noise
     auto evaluate = [&] {
       Generator eval_gen(eval_seed);
-      Elbo e = test_elbo(model, test.images, eval_gen);
+      Elbo e = test_elbo(model, test, eval_gen);
       return nn::Metrics{{"val_loss", e.total},
                          {"test_neg_elbo", e.total},
                          {"test_reconstruction", e.reconstruction},
@@ -113,11 +117,11 @@ int main(int argc, char** argv) {
     Generator pic_gen(eval_seed + 1);
     std::map<std::string, std::string> notes;
     const std::string recon = trainer.out_path("reconstructions.png");
-    if (!recon.empty() && test.images.size(0) >= 8) {
-      const int64_t pairs = std::min<int64_t>(4, test.images.size(0) / 8);
+    if (!recon.empty() && test.size() >= 8) {
+      const int64_t pairs = std::min<int64_t>(4, test.size() / 8);
       Tensors rows;
       for (int64_t p = 0; p < pairs; ++p) {
-        Tensor x = narrow(test.images, 0, 8 * p, 8);
+        Tensor x = test.images(8 * p, 8);
         rows.push_back(x);
         rows.push_back(model.forward(x, pic_gen).recon);
       }
@@ -143,10 +147,10 @@ int main(int argc, char** argv) {
                            reshape(digits, {manifold * manifold, 1, 28, 28}), manifold, 0);
       notes["manifold.png"] = "decoded codes on a " + std::to_string(manifold) + "x" +
                               std::to_string(manifold) + " grid through the inverse normal CDF";
-      models::GaussianCode q = model.encode(test.images);
+      models::GaussianCode q = model.encode(test.all_images());
       if (plot::scatter_plot(trainer.out_path("codes.png"), select(q.mu, 1, 0).to_vector<double>(),
                              select(q.mu, 1, 1).to_vector<double>(),
-                             test.labels.to_vector<int64_t>(),
+                             test.labels().to_vector<int64_t>(),
                              {.title = "test code means", .xlabel = "z1", .ylabel = "z2"}))
         notes["codes.png"] = "the test images' code means, coloured by digit";
     }

@@ -221,6 +221,11 @@ FitResult Trainer::fit(int64_t steps_per_epoch, const StepLossFn& loss_fn, const
 
 Metrics Trainer::evaluate(const EvalFn& eval_fn) {
   if (!eval_fn) return {};
+  // Evaluation runs other shapes than training (chunks of the test set, no saved activations):
+  // the blocks training cached are of no use to it, and the blocks it caches are of no use to
+  // the next epoch. Returning them to the system keeps the peak at max(train, eval) rather
+  // than their sum (the caching allocator keeps every size class it has seen, unbounded).
+  allocator::empty_cache();
   model_.eval();
   Metrics m;
   try {
@@ -228,9 +233,11 @@ Metrics Trainer::evaluate(const EvalFn& eval_fn) {
     m = eval_fn();
   } catch (...) {
     model_.train();
+    allocator::empty_cache();
     throw;
   }
   model_.train();
+  allocator::empty_cache();
   return m;
 }
 
@@ -245,6 +252,9 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
   process_steps_ = 0;
   Distributed* const dist = options_.distributed;
   const bool root = is_root();  // only rank 0 writes files and prints
+  // Blocks cached while the program prepared its data and model (other shapes than a training
+  // step's) go back to the system before training caches its own.
+  allocator::empty_cache();
   const bool files = !options_.out_dir.empty() && root;
   // Every rank reads the checkpoint when resuming; only rank 0 writes it.
   const std::string ckpt =
