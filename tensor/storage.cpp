@@ -3,9 +3,9 @@
 
 #include <bit>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 #include <vector>
 
 namespace encore {
@@ -22,9 +22,15 @@ size_t size_class(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+// Blocks of at least this many bytes may be served from a cached block of a larger class, up to
+// kMaxOvershoot times the size asked for (see allocate).
+constexpr size_t kLargeBlock = size_t{1} << 20;
+constexpr size_t kMaxOvershoot = 4;
+
 struct Cache {
   std::mutex mu;
-  std::unordered_map<size_t, std::vector<void*>> free_lists;
+  // Free blocks by capacity, ordered so that a large request finds the smallest fitting block.
+  std::map<size_t, std::vector<void*>> free_lists;
   AllocatorStats stats;
   bool caching = true;
 };
@@ -40,21 +46,30 @@ Cache& cache() {
 namespace allocator {
 
 void* allocate(size_t nbytes, size_t* capacity) {
-  size_t cap = size_class(nbytes);
-  *capacity = cap;
+  const size_t cap = size_class(nbytes);
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
     c.stats.allocations++;
-    c.stats.bytes_in_use += cap;
+    // A small request takes a block of its own class only. A large one takes the smallest
+    // cached block of its class or a larger one up to kMaxOvershoot times its size: a training
+    // step's large buffers (activations, im2col columns, their gradients) come in many nearby
+    // sizes, and without this each size keeps blocks of its own, so the cache held the sum of
+    // every size's peak (conv_ae at batch 1000: 1.7 GB against 0.8 GB with no cache at all).
+    auto it = c.free_lists.lower_bound(cap);
+    const size_t limit = cap >= kLargeBlock ? cap * kMaxOvershoot : cap;
+    while (it != c.free_lists.end() && it->first <= limit && it->second.empty()) ++it;
+    const bool hit = it != c.free_lists.end() && it->first <= limit;
+    *capacity = hit ? it->first : cap;
+    c.stats.bytes_in_use += *capacity;
     if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use)
       c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
-    auto it = c.free_lists.find(cap);
-    if (it != c.free_lists.end() && !it->second.empty()) {
+    if (hit) {
       void* p = it->second.back();
       it->second.pop_back();
+      if (it->second.empty()) c.free_lists.erase(it);
       c.stats.cache_hits++;
-      c.stats.bytes_cached -= cap;
+      c.stats.bytes_cached -= *capacity;
       return p;
     }
   }

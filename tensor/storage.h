@@ -19,7 +19,9 @@ struct AllocatorStats {
 
 /// The caching allocator: blocks are rounded up to a size class (64-byte multiples for small
 /// blocks, 1/8-octave steps above) and kept on per-class free lists when freed, so a training
-/// loop that repeats the same shapes stops calling the system allocator after one step.
+/// loop that repeats the same shapes stops calling the system allocator after one step. A
+/// request of 1 MiB or more takes the smallest cached block that fits, up to 4 times its size,
+/// so the many nearby sizes of a step's large buffers share blocks.
 namespace allocator {
 /// Returns a 64-byte-aligned block of at least nbytes (0 bytes gives a valid, unique pointer).
 void* allocate(size_t nbytes, size_t* capacity);

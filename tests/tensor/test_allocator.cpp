@@ -1,4 +1,5 @@
-// The caching allocator: alignment, reuse from free lists, statistics.
+// The caching allocator: alignment, reuse from free lists (large requests from larger blocks),
+// statistics.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -44,6 +45,43 @@ TEST_CASE("allocator: a repeated loop stops missing the cache") {
   AllocatorStats s1 = allocator::stats();
   CHECK(s1.allocations - s0.allocations == 30);
   CHECK(s1.cache_hits - s0.cache_hits == 30);
+}
+
+TEST_CASE("allocator: a large request reuses a larger cached block, up to 4x its size") {
+  constexpr int64_t MiB = int64_t{1} << 20;
+  auto floats = [](int64_t bytes) { return empty({bytes / 4}); };  // f32: 4 bytes each
+  allocator::empty_cache();
+  const void* block = nullptr;
+  { block = floats(3 * MiB).storage()->data(); }  // cached: one 3 MiB block
+  AllocatorStats s0 = allocator::stats();
+  {
+    Tensor mid = floats(2 * MiB);  // another size class, served by the 3 MiB block
+    AllocatorStats s1 = allocator::stats();
+    CHECK(s1.cache_hits == s0.cache_hits + 1);
+    CHECK(mid.storage()->data() == block);
+    CHECK(s1.bytes_cached == s0.bytes_cached - 3 * MiB);
+    CHECK(s1.bytes_in_use == s0.bytes_in_use + 3 * MiB);  // the whole block is in use
+  }
+  AllocatorStats s2 = allocator::stats();
+  CHECK(s2.bytes_in_use == s0.bytes_in_use);
+  CHECK(s2.bytes_cached == s0.bytes_cached);  // back on the 3 MiB free list
+  {
+    Tensor small = floats(512 * 1024);  // below 1 MiB: its own size class only, a miss
+    CHECK(allocator::stats().cache_hits == s2.cache_hits);
+  }
+  allocator::empty_cache();
+  { block = floats(5 * MiB).storage()->data(); }  // cached: one 5 MiB block
+  AllocatorStats s3 = allocator::stats();
+  {
+    Tensor t = floats(MiB + MiB / 8);  // 1.125 MiB: 5 MiB is more than 4x, a miss
+    CHECK(allocator::stats().cache_hits == s3.cache_hits);
+  }
+  {
+    Tensor t = floats(MiB + MiB / 4);  // 1.25 MiB: 5 MiB is exactly 4x, a hit
+    CHECK(allocator::stats().cache_hits == s3.cache_hits + 1);
+    CHECK(t.storage()->data() == block);
+  }
+  allocator::empty_cache();
 }
 
 TEST_CASE("allocator: empty_cache returns cached memory") {
