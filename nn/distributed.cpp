@@ -19,6 +19,12 @@
 
 namespace encore::nn {
 
+void Distributed::set_gradient_weight(double weight) {
+  ENCORE_CHECK(std::isfinite(weight) && weight > 0, "Distributed::set_gradient_weight",
+               "the weight must be finite and > 0, got ", weight);
+  gradient_weight_ = weight;
+}
+
 #ifndef ENCORE_HAVE_MPI
 
 bool mpi_available() { return false; }
@@ -134,6 +140,7 @@ Distributed::Distributed(int& argc, char**& argv, DistributedOptions options)
   MPI_Comm_dup(MPI_COMM_WORLD, &impl_->comm);
   MPI_Comm_rank(impl_->comm, &rank_);
   MPI_Comm_size(impl_->comm, &size_);
+  gradient_weight_ = 1.0 / double(size_);
   MPI_Comm local = MPI_COMM_NULL;
   MPI_Comm_split_type(impl_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
   MPI_Comm_size(local, &local_size_);
