@@ -99,12 +99,16 @@ struct Distributed::Impl {
 
   /// Polls the requests until all complete; returns false at the deadline. Open MPI's
   /// non-blocking collectives advance only inside MPI calls, one round per poll, so the first
-  /// 20 ms poll back to back (yielding the core to any other runnable process); a longer wait
-  /// (a slow peer) sleeps between polls, growing to 1 ms, to leave the cores to the others.
+  /// 2 ms poll back to back without yielding: on a busy machine a yield hands the core to
+  /// another process for a whole time slice, and a small all-reduce (synchronised BatchNorm's
+  /// 1201 doubles) took 15 ms instead of 0.27 ms. Until 20 ms the polls yield the core to any
+  /// other runnable process; a longer wait (a slow peer) sleeps between polls, growing to
+  /// 1 ms, to leave the cores to the others.
   bool wait(std::vector<MPI_Request>& reqs, double timeout) {
     if (reqs.empty()) return true;
     const auto start = Clock::now();
     const auto deadline = start + std::chrono::duration<double>(timeout);
+    const auto busy_until = start + std::chrono::milliseconds(2);
     const auto spin_until = start + std::chrono::milliseconds(20);
     auto pause = std::chrono::microseconds(20);
     for (;;) {
@@ -113,7 +117,9 @@ struct Distributed::Impl {
       if (done) return true;
       const auto now = Clock::now();
       if (now > deadline) return false;
-      if (now < spin_until) {
+      if (now < busy_until) {
+        continue;  // poll again at once
+      } else if (now < spin_until) {
         std::this_thread::yield();
       } else {
         std::this_thread::sleep_for(pause);
