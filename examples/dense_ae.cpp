@@ -118,13 +118,24 @@ int main(int argc, char** argv) {
   app.add_flag("--distributed", distributed,
                "data-parallel over MPI: run under mpirun -np N; each rank takes 1/N of every "
                "batch, only rank 0 prints and writes");
+  bool sync_bn = false;
+  app.add_flag("--sync-bn", sync_bn,
+               "with --distributed: BatchNorm normalises with the statistics of the global batch "
+               "(all ranks' rows; PyTorch's SyncBatchNorm), not each rank's shard");
   CLI11_PARSE(app, argc, argv);
   std::unique_ptr<nn::Distributed> dist;  // outlives run(): an error on one rank stops all
   if (pca_components == 0) pca_components = code;
 
   const int status = examples::run("dense_ae", [&] {
+    ENCORE_CHECK(!sync_bn || distributed, "--sync-bn",
+                 "BatchNorm synchronised over MPI ranks needs --distributed (mpirun -np N "
+                 "dense_ae --distributed --sync-bn)");
     if (distributed) {
-      dist = std::make_unique<nn::Distributed>(argc, argv);  // throws in a build without MPI
+      // Throws in a build without MPI.
+      dist = std::make_unique<nn::Distributed>(
+          argc, argv,
+          nn::DistributedOptions{.batch_norm = sync_bn ? nn::BatchNormSync::synchronized
+                                                       : nn::BatchNormSync::per_rank});
       if (!dist->is_root() && !std::freopen("/dev/null", "w", stdout))
         std::fprintf(stderr, "dense_ae: rank %d: cannot silence stdout\n", dist->rank());
       if (f.threads == 0) f.threads = dist->threads_per_rank();

@@ -19,6 +19,12 @@
 
 namespace encore::nn {
 
+void Distributed::set_gradient_weight(double weight) {
+  ENCORE_CHECK(std::isfinite(weight) && weight > 0, "Distributed::set_gradient_weight",
+               "the weight must be finite and > 0, got ", weight);
+  gradient_weight_ = weight;
+}
+
 #ifndef ENCORE_HAVE_MPI
 
 bool mpi_available() { return false; }
@@ -93,12 +99,16 @@ struct Distributed::Impl {
 
   /// Polls the requests until all complete; returns false at the deadline. Open MPI's
   /// non-blocking collectives advance only inside MPI calls, one round per poll, so the first
-  /// 20 ms poll back to back (yielding the core to any other runnable process); a longer wait
-  /// (a slow peer) sleeps between polls, growing to 1 ms, to leave the cores to the others.
+  /// 2 ms poll back to back without yielding: on a busy machine a yield hands the core to
+  /// another process for a whole time slice, and a small all-reduce (synchronised BatchNorm's
+  /// 1201 doubles) took 15 ms instead of 0.27 ms. Until 20 ms the polls yield the core to any
+  /// other runnable process; a longer wait (a slow peer) sleeps between polls, growing to
+  /// 1 ms, to leave the cores to the others.
   bool wait(std::vector<MPI_Request>& reqs, double timeout) {
     if (reqs.empty()) return true;
     const auto start = Clock::now();
     const auto deadline = start + std::chrono::duration<double>(timeout);
+    const auto busy_until = start + std::chrono::milliseconds(2);
     const auto spin_until = start + std::chrono::milliseconds(20);
     auto pause = std::chrono::microseconds(20);
     for (;;) {
@@ -107,7 +117,9 @@ struct Distributed::Impl {
       if (done) return true;
       const auto now = Clock::now();
       if (now > deadline) return false;
-      if (now < spin_until) {
+      if (now < busy_until) {
+        continue;  // poll again at once
+      } else if (now < spin_until) {
         std::this_thread::yield();
       } else {
         std::this_thread::sleep_for(pause);
@@ -134,6 +146,7 @@ Distributed::Distributed(int& argc, char**& argv, DistributedOptions options)
   MPI_Comm_dup(MPI_COMM_WORLD, &impl_->comm);
   MPI_Comm_rank(impl_->comm, &rank_);
   MPI_Comm_size(impl_->comm, &size_);
+  gradient_weight_ = 1.0 / double(size_);
   MPI_Comm local = MPI_COMM_NULL;
   MPI_Comm_split_type(impl_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
   MPI_Comm_size(local, &local_size_);

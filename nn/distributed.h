@@ -16,11 +16,19 @@
 //   slice of each global batch (shard()): rank r of N takes rows [r B / N, (r + 1) B / N), so
 //   a resumed run, whose checkpoint holds the global order, shards the same way;
 // - after the backward walk, all_reduce_gradients() averages the gradients in buckets;
-// - BatchNorm: the batch statistics of a training forward are always those of the rank's
-//   shard. Its running statistics stay per rank (BatchNormSync::per_rank, the default; rank 0's
-//   are the ones checkpointed) or are averaged over the ranks after every step
-//   (BatchNormSync::average_running_stats). A synchronised forward (moments of the global batch
-//   and their vjp) is not implemented;
+// - BatchNorm (DistributedOptions::batch_norm): by default (BatchNormSync::per_rank) the batch
+//   statistics of a training forward are those of the rank's shard and the running statistics
+//   stay per rank (rank 0's are the ones checkpointed); BatchNormSync::average_running_stats
+//   averages the running statistics over the ranks after every step; and
+//   BatchNormSync::synchronized (PyTorch's SyncBatchNorm) normalises with the moments of the
+//   global batch: during fit() the Trainer gives every BatchNorm of the model this Distributed
+//   as its ProcessGroup (nn/process_group.h), each training forward all-reduces the per-channel
+//   count, sum and sum of squares (f64), and its backward sum(g) and sum(g * xhat), weighted by
+//   the rank's gradient weight (which the Trainer sets to the weight it passes to
+//   all_reduce_gradients), so two ranks with shards of 8 and 7 rows compute the gradients,
+//   outputs and running statistics of one process with the 15 rows (nn/norm.h has the
+//   derivation). It costs two small all-reduces (3C + 1 and 2C doubles) per layer and step,
+//   each waiting for the slowest rank;
 // - only rank 0 writes checkpoints, metrics.json, history.csv, pictures and prints progress.
 //
 // Buckets and overlap: the tape (autograd/tape.h) offers no hook that fires when a parameter's
@@ -46,6 +54,7 @@
 #include <vector>
 
 #include "module.h"
+#include "process_group.h"
 
 namespace encore::nn {
 
@@ -55,6 +64,7 @@ bool mpi_available();
 enum class BatchNormSync {
   per_rank,               ///< each rank keeps its own running statistics
   average_running_stats,  ///< running statistics averaged over the ranks after every step
+  synchronized,           ///< batch statistics (and running ones) of the global batch
 };
 
 struct DistributedOptions {
@@ -77,19 +87,19 @@ struct DistributedStats {
 };
 
 /// The MPI world of this process: one per process (MPI can be initialised once).
-class Distributed {
+class Distributed : public ProcessGroup {
  public:
   /// Initialises MPI (MPI_Init_thread, funneled: only the calling thread uses MPI). Throws an
   /// encore::Error when the build has no MPI, when a Distributed already exists, or for bad
   /// options.
   Distributed(int& argc, char**& argv, DistributedOptions options = {});
   /// MPI_Finalize (unless abort() ran).
-  ~Distributed();
+  ~Distributed() override;
   Distributed(const Distributed&) = delete;
   Distributed& operator=(const Distributed&) = delete;
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
   /// Ranks on this machine (this one included).
   int local_size() const { return local_size_; }
   /// This machine's cores divided among its ranks (at least 1): a thread count that does not
@@ -124,12 +134,19 @@ class Distributed {
   /// counts as zeros.
   void all_reduce_gradients(Tensors& grads, const Tensors& params, double weight,
                             std::vector<double>* extras = nullptr, int64_t step = -1);
+  /// The weight of this rank's gradients in the next all_reduce_gradients (ProcessGroup):
+  /// synchronised BatchNorm's backward reads it. The Trainer sets it every step before the
+  /// forward to the weight it then passes to all_reduce_gradients; a program of its own must do
+  /// the same. Throws unless finite and > 0. Initially 1 / size() (equal shards, mean losses).
+  void set_gradient_weight(double weight);
+  double gradient_weight() const override { return gradient_weight_; }
+
   /// Averages the floating buffers (running statistics) over the ranks; i64 buffers (batch
   /// counters) are left alone, being equal on every rank.
   void average_buffers(Module& model);
 
   /// Sums / takes the minimum / maximum of each value over the ranks (with the deadline).
-  std::vector<double> all_reduce_sum(std::vector<double> values, const char* what);
+  std::vector<double> all_reduce_sum(std::vector<double> values, const char* what) override;
   std::vector<double> all_reduce_min(std::vector<double> values, const char* what);
   std::vector<double> all_reduce_max(std::vector<double> values, const char* what);
   /// Waits for every rank (with the deadline).
@@ -148,6 +165,7 @@ class Distributed {
   int rank_ = 0;
   int size_ = 1;
   int local_size_ = 1;
+  double gradient_weight_ = 1;
   std::unique_ptr<Impl> impl_;
 };
 

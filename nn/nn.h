@@ -21,5 +21,6 @@
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "plot.h"
+#include "process_group.h"
 #include "recurrent.h"
 #include "train.h"

@@ -1,15 +1,143 @@
 // BatchNorm1d / BatchNorm2d as a composite of differentiable ops (mean, var, rsqrt, broadcast
 // arithmetic), so the tape derives the backward pass, including second order. A fused
-// forward/backward kernel can replace it once a benchmark shows it is hot.
+// forward/backward kernel can replace it once a benchmark shows it is hot. The synchronised
+// training forward (a ProcessGroup of several ranks) is a Function with its own backward,
+// since its statistics and their gradient are sums over the ranks that no tape sees.
 #include "nn/norm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "autograd/function.h"
+
 namespace encore::nn {
+
+namespace {
+
+/// Per-channel sums of x (f64) over `dims` (every dim but 1): (C) values.
+std::vector<double> channel_sums(const Tensor& x, const std::vector<int64_t>& dims) {
+  return sum(x.to(DType::f64), dims).to_vector<double>();
+}
+
+/// xhat = (x - mean) / sqrt(var + eps) with the global batch's mean and biased variance over
+/// the ranks of a ProcessGroup, and its vjp (see nn/norm.h for the weighting). Inputs {x},
+/// outputs {xhat}; saves xhat and 1 / sqrt(var + eps).
+class SyncBatchNormFunction : public Function {
+ public:
+  SyncBatchNormFunction(const char* layer, ProcessGroup& group, std::vector<int64_t> dims,
+                        Shape stat_shape, double eps)
+      : layer_(layer),
+        group_(group),
+        dims_(std::move(dims)),
+        stat_shape_(std::move(stat_shape)),
+        eps_(eps) {}
+
+  const char* name() const override { return "sync_batch_norm"; }
+
+  Tensors forward(const Tensors& inputs) override {
+    const Tensor& x = inputs[0];
+    const size_t c = size_t(stat_shape_[1]);
+    const int64_t n_local = x.numel() / int64_t(c);
+    // One exchange: [count, sum_c..., sum of squares_c...].
+    std::vector<double> v(1 + 2 * c);
+    v[0] = double(n_local);
+    const std::vector<double> s1 = channel_sums(x, dims_);
+    const std::vector<double> s2 = channel_sums(x * x, dims_);
+    std::copy(s1.begin(), s1.end(), v.begin() + 1);
+    std::copy(s2.begin(), s2.end(), v.begin() + 1 + std::ptrdiff_t(c));
+    v = group_.all_reduce_sum(std::move(v), "BatchNorm (synchronized) forward");
+    count_ = v[0];
+    // Every rank sees the same global count, so every rank throws alike (none is left waiting).
+    ENCORE_CHECK(count_ > 1, layer_,
+                 "expected more than 1 value per channel over the ranks when training, got ",
+                 count_, " (this rank's input ", x.shape(), ")");
+    weight_ = group_.gradient_weight();
+    ENCORE_CHECK(std::isfinite(weight_) && weight_ > 0, layer_,
+                 "the process group's gradient weight must be finite and > 0, got ", weight_);
+    std::vector<double> mean_c(c), var_c(c), invstd_c(c);
+    for (size_t k = 0; k < c; ++k) {
+      mean_c[k] = v[1 + k] / count_;
+      // E[x^2] - E[x]^2 in f64, clamped: rounding can leave a constant channel at -1e-17.
+      var_c[k] = std::max(0.0, v[1 + c + k] / count_ - mean_c[k] * mean_c[k]);
+      invstd_c[k] = 1.0 / std::sqrt(var_c[k] + eps_);
+    }
+    mean_ = from_vector<double>(mean_c, stat_shape_).to(x.dtype());
+    var_ = from_vector<double>(var_c, stat_shape_).to(x.dtype());
+    Tensor invstd = from_vector<double>(invstd_c, stat_shape_).to(x.dtype());
+    Tensor xhat = (x - mean_) * invstd;
+    save_for_backward({xhat, invstd});
+    return {xhat};
+  }
+
+  Tensors backward(const Tensors& douts) override {
+    const Tensor& xhat = saved()[0];
+    const Tensor& invstd = saved()[1];
+    const Tensor& g = douts[0];
+    // The cross-rank sums below are plain numbers to a tape: an outer tape would record a
+    // backward without them, and its gradient would be wrong.
+    ENCORE_CHECK(!is_recording({g, xhat, invstd}), layer_, "the synchronised backward (input ",
+                 xhat.shape(),
+                 ") cannot be differentiated again; use per-rank statistics for higher-order "
+                 "gradients");
+    const size_t c = size_t(stat_shape_[1]);
+    std::vector<double> v(2 * c);
+    const std::vector<double> a = channel_sums(g, dims_);
+    const std::vector<double> b = channel_sums(g * xhat, dims_);
+    for (size_t k = 0; k < c; ++k) {
+      v[k] = weight_ * a[k];
+      v[c + k] = weight_ * b[k];
+    }
+    v = group_.all_reduce_sum(std::move(v), "BatchNorm (synchronized) backward");
+    // Global means of w g and w g xhat, back on this rank's scale (1 / w).
+    std::vector<double> mean_g(c), mean_gx(c);
+    for (size_t k = 0; k < c; ++k) {
+      mean_g[k] = v[k] / count_ / weight_;
+      mean_gx[k] = v[c + k] / count_ / weight_;
+    }
+    Tensor mg = from_vector<double>(mean_g, stat_shape_).to(g.dtype());
+    Tensor mgx = from_vector<double>(mean_gx, stat_shape_).to(g.dtype());
+    return {invstd * (g - mg - xhat * mgx)};
+  }
+
+  /// The global moments (stat_shape, the input's dtype) and values per channel of the last
+  /// forward.
+  const Tensor& mean() const { return mean_; }
+  const Tensor& var() const { return var_; }
+  double count() const { return count_; }
+
+ private:
+  const char* layer_;
+  ProcessGroup& group_;
+  std::vector<int64_t> dims_;
+  Shape stat_shape_;
+  double eps_;
+  double count_ = 0;
+  double weight_ = 1;
+  Tensor mean_, var_;
+};
+
+void collect_batch_norms(Module& m, std::set<Module*>& seen, std::vector<BatchNorm*>& out) {
+  if (!seen.insert(&m).second) return;
+  if (auto* bn = dynamic_cast<BatchNorm*>(&m)) out.push_back(bn);
+  for (const auto& [name, child] : m.children())
+    if (child) collect_batch_norms(*child, seen, out);
+}
+
+}  // namespace
+
+int64_t set_batch_norm_process_group(Module& model, ProcessGroup* group) {
+  std::set<Module*> seen;
+  std::vector<BatchNorm*> layers;
+  collect_batch_norms(model, seen, layers);
+  for (BatchNorm* bn : layers) bn->set_process_group(group);
+  return int64_t(layers.size());
+}
 
 BatchNorm::BatchNorm(const char* name, int min_dim, int max_dim, int64_t num_features,
                      const BatchNormOptions& options)
@@ -68,6 +196,11 @@ Tensor BatchNorm::forward(const Tensor& x) {
   }
   const int64_t n = x.numel() / c_;  // values per channel
   const bool use_batch_stats = is_training() || !options_.track_running_stats;
+  if (is_training() && group_ && group_->size() > 1) {
+    Tensor y = normalize_synchronized(x, dims, stat_shape);
+    if (options_.affine) y = y * reshape(weight_, stat_shape) + reshape(bias_, stat_shape);
+    return y;
+  }
   Tensor mu, sigma2;
   if (use_batch_stats) {
     ENCORE_CHECK(n > 1 || !is_training(), name_,
@@ -83,6 +216,15 @@ Tensor BatchNorm::forward(const Tensor& x) {
   Tensor y = (x - mu) * rsqrt(sigma2 + options_.eps);
   if (options_.affine) y = y * reshape(weight_, stat_shape) + reshape(bias_, stat_shape);
   return y;
+}
+
+Tensor BatchNorm::normalize_synchronized(const Tensor& x, const std::vector<int64_t>& dims,
+                                         const Shape& stat_shape) {
+  auto f = std::make_shared<SyncBatchNormFunction>(name_, *group_, dims, stat_shape, options_.eps);
+  Tensor xhat = apply_function(f, {x})[0];
+  // The count is the global one: every rank's running statistics are the same.
+  if (options_.track_running_stats) update_running_stats(f->mean(), f->var(), int64_t(f->count()));
+  return xhat;
 }
 
 void BatchNorm::check_loaded_state(const std::string& prefix,

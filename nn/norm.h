@@ -8,13 +8,32 @@
 // Evaluation normalises with the running statistics. TensorFlow's "decay" is 1 - momentum: seed
 // 004's decay 0.9 is momentum 0.1 (the default here); its epsilon 1e-3 is the option
 // `.eps = 1e-3` (PyTorch's default 1e-5 is ours).
+//
+// Synchronised (as PyTorch's SyncBatchNorm): given a ProcessGroup of more than one rank
+// (set_process_group, or nn::Distributed with BatchNormSync::synchronized, which the Trainer
+// attaches), a training forward normalises with the mean and biased variance of the global
+// batch, every rank's shard together: the ranks all-reduce per channel the count, the sum and
+// the sum of squares (in f64, for f32 inputs too), and the backward all-reduces per channel
+// sum(g) and sum(g * xhat), g being the gradient of xhat = (x - mean) / sqrt(var + eps), so the
+// input gradient is that of one process seeing the whole batch. Weighting: each rank's
+// upstream gradient is on the scale of its own loss, which the gradient all-reduce later
+// multiplies by w_r = ProcessGroup::gradient_weight() (local rows / global rows for mean
+// losses); the backward sums w_r * sum(g) over the ranks and divides the result by the local
+// w_r, so rank r's input gradient is 1 / w_r times its share of the global one, and the
+// weighted gradient all-reduce gives exactly the one-process gradient of every parameter
+// (gamma's and beta's, per-rank partial sums, included). The running statistics are updated
+// from the global moments (unbiased variance with the global count), alike on every rank.
+// Evaluation, and a group of size 1 or none, is the unsynchronised layer exactly. The
+// synchronised backward cannot be differentiated again (it says so).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "module.h"
+#include "process_group.h"
 
 namespace encore::nn {
 
@@ -52,6 +71,12 @@ class BatchNorm : public Module {
   int64_t num_features() const { return c_; }
   const BatchNormOptions& options() const { return options_; }
 
+  /// Synchronises the batch statistics of training forwards over `group`'s ranks (see the top
+  /// of this file); nullptr (the default) keeps them per process. The group must outlive the
+  /// layer's use of it, and every rank must run the layer's forward and backward in step.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
+  ProcessGroup* process_group() const { return group_; }
+
   /// e.g. "BatchNorm1d(400, eps 0.001)": the options that differ from the defaults.
   std::string describe() const override;
 
@@ -73,12 +98,17 @@ class BatchNorm : public Module {
  private:
   void check_input(const Tensor& x) const;
   void update_running_stats(const Tensor& batch_mean, const Tensor& batch_var, int64_t n);
+  /// The training forward with the global batch's moments over group_ (normalised, before
+  /// gamma and beta).
+  Tensor normalize_synchronized(const Tensor& x, const std::vector<int64_t>& dims,
+                                const Shape& stat_shape);
 
   const char* name_;
   int min_dim_, max_dim_;
   int64_t c_;
   BatchNormOptions options_;
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
+  ProcessGroup* group_ = nullptr;
 };
 
 /// Batch norm over the features of (N, C) or (N, C, L) inputs (statistics over N, or N and L).
@@ -93,5 +123,9 @@ class BatchNorm2d : public BatchNorm {
  public:
   explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& options = {});
 };
+
+/// Gives every BatchNorm in `model` (itself included, each submodule once) the process group
+/// `group` (nullptr: none, per-process statistics again). Returns how many layers it set.
+int64_t set_batch_norm_process_group(Module& model, ProcessGroup* group);
 
 }  // namespace encore::nn

@@ -25,6 +25,7 @@
 
 #include "nn/checkpoint.h"
 #include "nn/detail/train_report.h"
+#include "nn/norm.h"
 #include "nn/plot.h"
 
 namespace encore::nn {
@@ -200,6 +201,7 @@ FitResult Trainer::fit(Batches& train, const LossFn& loss_fn, const EvalFn& eval
         if (dist && dist->size() > 1) {  // this rank's rows of the global batch
           batch = dist->shard(batch);
           weight = double(batch[0].size(0)) / double(samples);
+          dist->set_gradient_weight(weight);  // for a synchronised BatchNorm's backward
         }
         return loss_fn(batch);
       },
@@ -214,6 +216,7 @@ FitResult Trainer::fit(int64_t steps_per_epoch, const StepLossFn& loss_fn, const
       [&](int64_t, int64_t step, int64_t& samples, double& weight) {
         samples = 0;
         weight = options_.distributed ? 1.0 / options_.distributed->size() : 1.0;
+        if (options_.distributed) options_.distributed->set_gradient_weight(weight);
         return loss_fn(step);
       },
       nullptr, eval_fn);
@@ -374,6 +377,16 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
     std::fflush(stdout);
     return result_;
   };
+  // BatchNormSync::synchronized: the model's BatchNorm layers compute their batch statistics
+  // over the ranks while fit() trains, and per process again after it.
+  struct BatchNormGroup {
+    Module& model;
+    bool on;
+    ~BatchNormGroup() {
+      if (on) set_batch_norm_process_group(model, nullptr);
+    }
+  } bn_group{model_, dist && dist->options().batch_norm == BatchNormSync::synchronized};
+  if (bn_group.on) set_batch_norm_process_group(model_, dist);
   model_.train();
   const Tensors params = optimizer_.parameters();
   for (; epoch < options_.epochs; ++epoch) {

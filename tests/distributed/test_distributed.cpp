@@ -240,6 +240,269 @@ TEST_CASE("BatchNorm running statistics: per rank, or averaged over the ranks") 
 
 namespace {
 
+/// What a BatchNorm computes on a batch: the output, the input gradient, gamma's and beta's
+/// gradients and the running statistics, all in f64.
+struct BnResult {
+  std::vector<double> y, dx, dgamma, dbeta, running_mean, running_var;
+};
+
+/// Rows [begin, begin + len) of x along dim 0, as a tensor of its own.
+Tensor rows(const Tensor& x, int64_t begin, int64_t len) {
+  return narrow(x, 0, begin, len).clone();
+}
+
+/// BatchNorm (1d over `shape` (N, C) or (N, C, L), 2d over (N, C, H, W)) in f64 on rows
+/// [begin, begin + len) of a global batch every rank generates alike (rows shifted by 0.4 *
+/// row, so two shards have other moments), with gamma and beta not 1 and 0. The loss is a mean
+/// over the rows it sees: sum(tanh(y) * r) / len, r fixed. When `group` is given the layer
+/// synchronises over it, and the gradients of gamma and beta are all-reduced with the weight
+/// len / N, as the Trainer does; dx is returned times that weight (the scale of the global
+/// loss), so it compares with one process's dx on the whole batch.
+BnResult run_bn(const Shape& shape, int64_t begin, int64_t len, nn::Distributed* group) {
+  const int64_t n = shape[0], c = shape[1];
+  Generator g(17);
+  Tensor shift = reshape(arange(n, DType::f64), {n, 1}) * 0.4;
+  Shape flat = {n, numel(shape) / n};
+  Tensor x_all = reshape(reshape(randn(shape, g, DType::f64), flat) + shift, shape);
+  Tensor r_all = randn(shape, g, DType::f64);
+  std::shared_ptr<nn::BatchNorm> bn;
+  const nn::BatchNormOptions o{.momentum = 0.3, .dtype = DType::f64};
+  if (shape.size() == 4)
+    bn = std::make_shared<nn::BatchNorm2d>(c, o);
+  else
+    bn = std::make_shared<nn::BatchNorm1d>(c, o);
+  bn->weight().copy_(randn({c}, g, DType::f64) * 0.5 + 1.0);
+  bn->bias().copy_(randn({c}, g, DType::f64));
+  bn->running_var().fill_(2.0);  // so the update's count (N - 1 or len - 1) shows
+  const double w = double(len) / double(n);
+  if (group) {
+    bn->set_process_group(group);
+    group->set_gradient_weight(w);
+  }
+  Tensor x = rows(x_all, begin, len), r = rows(r_all, begin, len);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = bn->forward(x);
+  Tensor loss = sum(tanh(y) * r) / double(len);
+  Tensors grads = tape.gradient(loss, {x, bn->weight(), bn->bias()});
+  BnResult res;
+  res.y = y.to_vector<double>();
+  if (group) {
+    Tensors gb{grads[1], grads[2]};
+    group->all_reduce_gradients(gb, {bn->weight(), bn->bias()}, w);
+    grads[1] = gb[0];
+    grads[2] = gb[1];
+    grads[0] = grads[0] * w;
+  }
+  res.dx = grads[0].to_vector<double>();
+  res.dgamma = grads[1].to_vector<double>();
+  res.dbeta = grads[2].to_vector<double>();
+  res.running_mean = bn->running_mean().to_vector<double>();
+  res.running_var = bn->running_var().to_vector<double>();
+  return res;
+}
+
+double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0;
+  for (size_t k = 0; k < a.size(); ++k) d = std::max(d, std::fabs(a[k] - b[k]));
+  return d;
+}
+
+/// Elements [begin * per_row, (begin + len) * per_row) of v: a shard's rows of a flat result.
+std::vector<double> row_part(const std::vector<double>& v, int64_t begin, int64_t len,
+                             int64_t per_row) {
+  return {v.begin() + begin * per_row, v.begin() + (begin + len) * per_row};
+}
+
+}  // namespace
+
+TEST_CASE("synchronized BatchNorm: uneven shards compute what one process does on the batch") {
+  for (const Shape& shape : {Shape{15, 4}, Shape{15, 3, 5}, Shape{15, 3, 2, 3}}) {
+    CAPTURE(to_string(shape));
+    const nn::Distributed::Slice s = g_dist->slice(15);  // 8 rows on rank 0, 7 on rank 1
+    const int64_t per_row = numel(shape) / 15;
+    BnResult one = run_bn(shape, 0, 15, nullptr);
+    BnResult sync = run_bn(shape, s.begin, s.length, g_dist);
+    BnResult own = run_bn(shape, s.begin, s.length, nullptr);  // per-rank statistics
+    // Output and input gradient: this rank's rows of one process's.
+    CHECK(max_diff(sync.y, row_part(one.y, s.begin, s.length, per_row)) <= 1e-12);
+    CHECK(max_diff(sync.dx, row_part(one.dx, s.begin, s.length, per_row)) <= 1e-12);
+    // gamma's and beta's gradients after the weighted all-reduce, and the running statistics
+    // (momentum 0.3, unbiased variance with the global count 15 * per-channel elements).
+    CHECK(max_diff(sync.dgamma, one.dgamma) <= 1e-12);
+    CHECK(max_diff(sync.dbeta, one.dbeta) <= 1e-12);
+    CHECK(max_diff(sync.running_mean, one.running_mean) <= 1e-12);
+    CHECK(max_diff(sync.running_var, one.running_var) <= 1e-12);
+    // Per-rank statistics are another computation (the shards' moments differ): the checks
+    // above can fail.
+    CHECK(max_diff(own.y, row_part(one.y, s.begin, s.length, per_row)) > 1e-2);
+    CHECK(max_diff(own.running_mean, one.running_mean) > 1e-2);
+  }
+}
+
+TEST_CASE("synchronized BatchNorm: the backward matches finite differences of the global loss") {
+  // The global loss L = sum over ranks of w_r L_r, L_r = sum(tanh(y_r) * r_r) / n_r, as a
+  // function of all 15 rows: both ranks perturb the same global element (only its owner's
+  // input changes) and all-reduce their weighted losses. Perturbing a row moves the global
+  // moments, so the other rank's loss moves too: the cross-rank terms of the vjp are checked.
+  const Shape shape{15, 3};
+  const int64_t n = 15, c = 3;
+  const nn::Distributed::Slice s = g_dist->slice(n);
+  const double w = double(s.length) / double(n);
+  Generator g(23);
+  Tensor x_all = randn(shape, g, DType::f64) * 2.0 + 1.0;
+  Tensor r_all = randn(shape, g, DType::f64);
+  auto bn = std::make_shared<nn::BatchNorm1d>(c, nn::BatchNormOptions{.dtype = DType::f64});
+  bn->weight().copy_(randn({c}, g, DType::f64) + 1.0);
+  bn->set_process_group(g_dist);
+  g_dist->set_gradient_weight(w);
+  Tensor r = rows(r_all, s.begin, s.length);
+  auto global_loss = [&](const Tensor& x) {
+    const double local = (sum(tanh(bn->forward(x)) * r) / double(s.length)).item<double>();
+    return g_dist->all_reduce_sum({w * local}, "test")[0];
+  };
+  Tensor x = rows(x_all, s.begin, s.length);
+  Tensor dx;
+  {
+    GradientTape tape;
+    tape.watch(x);
+    Tensor loss = sum(tanh(bn->forward(x)) * r) / double(s.length);
+    dx = tape.gradient(loss, x) * w;  // on the global loss's scale
+  }
+  std::vector<double> analytic = g_dist->all_reduce_sum(
+      [&] {
+        std::vector<double> v(size_t(n * c), 0.0);
+        const std::vector<double> mine = dx.to_vector<double>();
+        std::copy(mine.begin(), mine.end(), v.begin() + s.begin * c);
+        return v;
+      }(),
+      "test");
+  const double h = 1e-6;
+  double worst = 0, largest = 0;
+  NoGrad no_grad;
+  for (int64_t i = 0; i < n * c; ++i) {
+    const int64_t row = i / c;
+    const bool mine = row >= s.begin && row < s.begin + s.length;
+    Tensor xp = x.clone(), xm = x.clone();
+    if (mine) {
+      std::vector<double> vp = xp.to_vector<double>(), vm = xm.to_vector<double>();
+      vp[size_t(i - s.begin * c)] += h;
+      vm[size_t(i - s.begin * c)] -= h;
+      xp = from_vector<double>(vp, xp.shape());
+      xm = from_vector<double>(vm, xm.shape());
+    }
+    const double fd = (global_loss(xp) - global_loss(xm)) / (2 * h);
+    worst = std::max(worst, std::fabs(fd - analytic[size_t(i)]));
+    largest = std::max(largest, std::fabs(analytic[size_t(i)]));
+  }
+  CHECK(worst <= 1e-7);
+  CHECK(largest > 1e-2);  // the gradient is not zero
+}
+
+TEST_CASE("synchronized BatchNorm: second-order gradients are refused, not wrong") {
+  auto bn = std::make_shared<nn::BatchNorm1d>(2, nn::BatchNormOptions{.dtype = DType::f64});
+  bn->set_process_group(g_dist);
+  g_dist->set_gradient_weight(0.5);
+  Generator g(3);
+  Tensor x = randn({4, 2}, g, DType::f64);
+  GradientTape outer;
+  outer.watch(x);
+  GradientTape inner;
+  inner.watch(x);
+  Tensor loss = sum(bn->forward(x) * bn->forward(x));
+  CHECK_THROWS_WITH_AS(inner.gradient(loss, {x}), doctest::Contains("differentiated again"), Error);
+}
+
+namespace {
+
+/// Linear - BatchNorm1d - Tanh - Linear in f64.
+std::shared_ptr<nn::Sequential> make_bn_mlp(uint64_t seed) {
+  Generator g(seed);
+  return std::make_shared<nn::Sequential>(
+      std::make_shared<nn::Linear>(kIn, 6, nn::LinearOptions{.dtype = DType::f64, .gen = &g}),
+      std::make_shared<nn::BatchNorm1d>(6, nn::BatchNormOptions{.dtype = DType::f64}),
+      std::make_shared<nn::Tanh>(),
+      std::make_shared<nn::Linear>(6, kIn, nn::LinearOptions{.dtype = DType::f64, .gen = &g}));
+}
+
+/// Parameters, then buffers (running statistics), of a model, flattened.
+std::vector<double> state_of(nn::Module& m) {
+  std::vector<double> v;
+  for (const Tensor& p : m.parameters())
+    for (double d : p.to_vector<double>()) v.push_back(d);
+  for (const Tensor& b : m.buffers())
+    for (double d : b.to_vector<double>()) v.push_back(d);
+  return v;
+}
+
+/// 2 epochs of SGD with momentum on batches of 15 of f64 data whose rows have other means
+/// (so the shards' moments differ) under the Trainer: distributed when dist is given (its
+/// options synchronise BatchNorm).
+std::vector<double> train_bn_mlp(nn::Distributed* dist, uint64_t seed) {
+  auto model = make_bn_mlp(seed);
+  Generator dg(7);
+  Tensor data = randn({60, kIn}, dg, DType::f64) + reshape(arange(60, DType::f64), {60, 1}) * 0.05;
+  Generator gen(3);
+  optim::SGD opt(model->parameters(), {.lr = 0.05, .momentum = 0.9});
+  nn::Batches batches({data}, {.batch_size = 15}, gen);
+  nn::Trainer trainer(*model, opt, gen,
+                      {.epochs = 2,
+                       .name = "bn_mlp",
+                       .progress = false,
+                       .handle_sigint = false,
+                       .distributed = dist});
+  trainer.fit(batches, [&](const Tensors& b) { return nn::mse_loss(model->forward(b[0]), b[0]); });
+  // fit() gave the BatchNorm the group for its duration only.
+  auto* bn = dynamic_cast<nn::BatchNorm*>(model->children()[1].second.get());
+  REQUIRE(bn != nullptr);
+  CHECK(bn->process_group() == nullptr);
+  return state_of(*model);
+}
+
+/// The Trainer's distributed step by hand, with per-rank BatchNorm statistics.
+std::vector<double> train_bn_mlp_per_rank(uint64_t seed) {
+  auto model = make_bn_mlp(seed);
+  Generator dg(7);
+  Tensor data = randn({60, kIn}, dg, DType::f64) + reshape(arange(60, DType::f64), {60, 1}) * 0.05;
+  Generator gen(3);
+  optim::SGD opt(model->parameters(), {.lr = 0.05, .momentum = 0.9});
+  nn::Batches batches({data}, {.batch_size = 15}, gen);
+  const Tensors params = model->parameters();
+  for (int epoch = 0; epoch < 2; ++epoch)
+    for (const Tensors& batch : batches) {
+      Tensors shard = g_dist->shard(batch);
+      GradientTape tape;
+      Tensor loss = nn::mse_loss(model->forward(shard[0]), shard[0]);
+      Tensors grads = tape.gradient(loss, params);
+      g_dist->all_reduce_gradients(grads, params, double(shard[0].size(0)) / 15.0);
+      opt.step(grads);
+    }
+  return state_of(*model);
+}
+
+}  // namespace
+
+TEST_CASE("synchronized BatchNorm: SGD on two ranks ends where one process does") {
+  REQUIRE(g_dist->options().batch_norm == nn::BatchNormSync::synchronized);
+  const std::vector<double> one = train_bn_mlp(nullptr, 31);
+  const std::vector<double> two = train_bn_mlp(g_dist, 31 + uint64_t(g_dist->rank()));
+  const std::vector<double> own = train_bn_mlp_per_rank(31);
+  const std::vector<double> start = state_of(*make_bn_mlp(31));
+  // Parameters and running statistics after 8 steps, in f64: the same up to rounding.
+  CHECK(max_diff(two, one) <= 1e-10);
+  // Both ranks hold the same state (the running statistics too, without averaging them).
+  std::vector<double> hi = g_dist->all_reduce_max(two, "test");
+  std::vector<double> lo = g_dist->all_reduce_min(two, "test");
+  CHECK(max_diff(hi, lo) == 0.0);
+  // Per-rank statistics train another model, and training moved the weights: the comparison
+  // above can fail.
+  CHECK(max_diff(own, one) > 1e-4);
+  CHECK(max_diff(one, start) > 1e-2);
+}
+
+namespace {
+
 /// --hang: rank 1 sleeps before its first step far beyond the 2 s timeout.
 int hang(int argc, char** argv) {
   nn::Distributed dist(argc, argv, {.timeout_seconds = 2});
@@ -263,7 +526,12 @@ int hang(int argc, char** argv) {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--hang") == 0) return hang(argc, argv);
-  nn::Distributed dist(argc, argv, {.timeout_seconds = 120, .bucket_bytes = 4096});
+  // Synchronised BatchNorm for the Trainer test of it; the other Trainer tests train models
+  // without BatchNorm.
+  nn::Distributed dist(argc, argv,
+                       {.timeout_seconds = 120,
+                        .bucket_bytes = 4096,
+                        .batch_norm = nn::BatchNormSync::synchronized});
   g_dist = &dist;
   doctest::Context ctx(argc, argv);
   const int failed = ctx.run();
