@@ -448,6 +448,9 @@ std::vector<double> train_bn_mlp(nn::Distributed* dist, uint64_t seed) {
   nn::Batches batches({data}, {.batch_size = 15}, gen);
   nn::Trainer trainer(*model, opt, gen,
                       {.epochs = 2,
+                       // No files: with dist == nullptr both test processes would write the
+                       // same out/metrics.json at once (their atomic renames raced).
+                       .out_dir = "",
                        .name = "bn_mlp",
                        .progress = false,
                        .handle_sigint = false,
