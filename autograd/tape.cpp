@@ -199,9 +199,53 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
   bool inserted;
   grads.get(target.id(), &inserted) = seed;
 
+  Tensors out(sources.size());
+  auto final_gradient = [&](size_t j) {
+    const Tensor& s = sources[j];
+    Tensor* g = grads.find(s.id());
+    if (g && g->defined())
+      out[j] = *g;
+    else if (options.unconnected_zeros)
+      out[j] = zeros(s.shape(), s.dtype());
+  };
+  // on_ready: (node index of the source's earliest consumer, source index), latest node first;
+  // sources nothing consumed carry nodes_.size() and come last. Built only with a callback.
+  std::vector<std::pair<size_t, size_t>> ready;
+  size_t next_ready = 0, n_consumed = 0;
+  const bool notify = static_cast<bool>(options.on_ready);
+  if (notify) {
+    detail::IdMap<size_t> first_use(sources.size());
+    for (const Tensor& s : sources) first_use.get(s.id(), &inserted) = nodes_.size();
+    for (size_t i = nodes_.size(); i-- > 0;) {
+      const Node& n = *nodes_[i];
+      for (size_t k = 0; k < n.inputs.size(); ++k)
+        if (n.inputs[k].id)
+          if (size_t* f = first_use.find(n.inputs[k].id)) *f = i;
+    }
+    ready.reserve(sources.size());
+    for (size_t j = 0; j < sources.size(); ++j)
+      ready.emplace_back(*first_use.find(sources[j].id()), j);
+    std::stable_sort(ready.begin(), ready.end(), [&](const auto& a, const auto& b) {
+      const bool a_end = a.first == nodes_.size(), b_end = b.first == nodes_.size();
+      if (a_end != b_end) return b_end;
+      return a.first > b.first;
+    });
+    while (n_consumed < ready.size() && ready[n_consumed].first != nodes_.size()) ++n_consumed;
+  }
+  // Reports every consumed source whose earliest consumer has index >= `walked` (processed).
+  auto report = [&](size_t walked) {
+    NoGrad no_grad;
+    while (next_ready < n_consumed && ready[next_ready].first >= walked) {
+      const size_t j = ready[next_ready++].second;
+      final_gradient(j);
+      options.on_ready(j, out[j]);
+    }
+  };
+
   {
     Pause pause(this);  // the vjps' own ops are for outer tapes, not this one
     for (size_t i = nodes_.size(); i-- > 0;) {
+      if (next_ready < n_consumed && ready[next_ready].first > i) report(i + 1);
       Node& n = *nodes_[i];
       if (!n.vjp) continue;
       Tensors douts(n.outputs.size());
@@ -267,14 +311,16 @@ Tensors GradientTape::gradient(const Tensor& target, const Tensors& sources,
     }
   }
 
-  Tensors out;
-  out.reserve(sources.size());
-  for (const Tensor& s : sources) {
-    Tensor* g = grads.find(s.id());
-    if (g && g->defined())
-      out.push_back(*g);
-    else
-      out.push_back(options.unconnected_zeros ? zeros(s.shape(), s.dtype()) : Tensor());
+  if (notify) {
+    report(0);
+    NoGrad no_grad;
+    for (; next_ready < ready.size(); ++next_ready) {  // the sources nothing consumed
+      const size_t j = ready[next_ready].second;
+      final_gradient(j);
+      options.on_ready(j, out[j]);
+    }
+  } else {
+    for (size_t j = 0; j < sources.size(); ++j) final_gradient(j);
   }
   if (!options_.persistent) {
     used_ = true;

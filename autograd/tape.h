@@ -49,6 +49,18 @@ struct GradientOptions {
   Tensor output_gradient;
   /// For sources the target does not depend on: zeros (true) or an undefined Tensor (false).
   bool unconnected_zeros = true;
+  /// Called once per source, during the backward walk, as soon as that source's gradient is
+  /// final: when every recorded node that read the source has had its vjp run (walking in
+  /// reverse recording order, right after the earliest-recorded such node). `grad` is the very
+  /// tensor gradient() then returns at `source_index` (undefined or zeros as
+  /// unconnected_zeros says). Order: by the position of each source's earliest consumer, the
+  /// latest-recorded first (ties by index); sources no recorded node read (unconnected ones,
+  /// or the target itself) last, by index. Data-parallel training starts communicating a
+  /// gradient while the walk goes on (nn::Distributed). The callback must not modify `grad` in
+  /// place (it may share storage with gradients the walk still uses); it runs with no tape of
+  /// this thread recording; an exception it throws leaves gradient() (the tape is then
+  /// spent, as after a vjp's exception). Empty (the default): no cost.
+  std::function<void(size_t source_index, const Tensor& grad)> on_ready;
 };
 
 class GradientTape {

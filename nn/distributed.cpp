@@ -44,6 +44,9 @@ void Distributed::broadcast(Module&) {}
 void Distributed::broadcast(const Tensors&, const char*) {}
 void Distributed::all_reduce_gradients(Tensors&, const Tensors&, double, std::vector<double>*,
                                        int64_t) {}
+void Distributed::begin_gradients(const Tensors&, double, int64_t) {}
+void Distributed::gradient_ready(size_t, const Tensor&) {}
+void Distributed::finish_gradients(Tensors&, std::vector<double>*) {}
 void Distributed::average_buffers(Module&) {}
 std::vector<double> Distributed::all_reduce_sum(std::vector<double> v, const char*) { return v; }
 std::vector<double> Distributed::all_reduce_min(std::vector<double> v, const char*) { return v; }
@@ -92,10 +95,33 @@ std::string rank_list(const std::vector<int>& ranks) {
 
 struct Distributed::Impl {
   MPI_Comm comm = MPI_COMM_NULL;
+  // The gradient buckets' own communicator: their MPI_Iallreduce calls, started during the
+  // backward walk, never share a communicator with the blocking collectives of the walk
+  // (synchronised BatchNorm), so no rank can see the two in a different order.
+  MPI_Comm grad_comm = MPI_COMM_NULL;
   bool finalize = false;  // MPI was initialised here
   bool aborted = false;
   // Reused bucket buffers (bytes), one per bucket of the last all-reduce.
   std::vector<std::vector<char>> buckets;
+
+  // The gradient exchange in progress (begin_gradients .. finish_gradients).
+  struct Bucket {
+    DType dtype;
+    std::vector<size_t> members;
+    int64_t elements = 0;
+    size_t packed = 0;  // members packed so far
+  };
+  bool active = false;
+  bool rolled = false;  // the roll call of this exchange has run
+  Tensors params;
+  double weight = 1;
+  int64_t step = -1;
+  std::vector<Bucket> plan;
+  std::vector<size_t> bucket_of;  // per parameter
+  std::vector<int64_t> at_of;     // per parameter: element offset in its bucket
+  std::vector<char> is_packed;    // per parameter
+  size_t next_start = 0;          // buckets [0, next_start) have started
+  std::vector<MPI_Request> reqs;
 
   /// Polls the requests until all complete; returns false at the deadline. Open MPI's
   /// non-blocking collectives advance only inside MPI calls, one round per poll, so the first
@@ -144,6 +170,7 @@ Distributed::Distributed(int& argc, char**& argv, DistributedOptions options)
     impl_->finalize = true;
   }
   MPI_Comm_dup(MPI_COMM_WORLD, &impl_->comm);
+  MPI_Comm_dup(impl_->comm, &impl_->grad_comm);
   MPI_Comm_rank(impl_->comm, &rank_);
   MPI_Comm_size(impl_->comm, &size_);
   gradient_weight_ = 1.0 / double(size_);
@@ -156,6 +183,7 @@ Distributed::Distributed(int& argc, char**& argv, DistributedOptions options)
 
 Distributed::~Distributed() {
   if (!impl_ || impl_->aborted) return;
+  MPI_Comm_free(&impl_->grad_comm);
   MPI_Comm_free(&impl_->comm);
   if (impl_->finalize) MPI_Finalize();
   g_alive = false;
@@ -335,104 +363,187 @@ void Distributed::roll_call(int64_t step, const char* what) {
   }
 }
 
+void Distributed::check_gradient(size_t i, const Tensor& g, const char* what) const {
+  const Tensor& p = impl_->params[i];
+  ENCORE_CHECK(!g.defined() || (g.shape() == p.shape() && g.dtype() == p.dtype()), what,
+               "gradient ", i, " has shape ", to_string(g.shape()), " and dtype ",
+               dtype_name(g.dtype()), " for a parameter of shape ", to_string(p.shape()),
+               " and dtype ", dtype_name(p.dtype()));
+}
+
 void Distributed::all_reduce_gradients(Tensors& grads, const Tensors& params, double weight,
                                        std::vector<double>* extras, int64_t step) {
   ENCORE_CHECK(grads.size() == params.size(), "Distributed::all_reduce_gradients", grads.size(),
                " gradients for ", params.size(), " parameters");
-  for (size_t i = 0; i < grads.size(); ++i) {
-    const Tensor& p = params[i];
-    ENCORE_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64,
-                 "Distributed::all_reduce_gradients", "parameter ", i, " has dtype ",
-                 dtype_name(p.dtype()), "; only f32 and f64 are reduced");
+  for (size_t i = 0; i < grads.size(); ++i)
     ENCORE_CHECK(
-        !grads[i].defined() || (grads[i].shape() == p.shape() && grads[i].dtype() == p.dtype()),
+        !grads[i].defined() ||
+            (grads[i].shape() == params[i].shape() && grads[i].dtype() == params[i].dtype()),
         "Distributed::all_reduce_gradients", "gradient ", i, " has shape ",
-        to_string(grads[i].shape()), " for a parameter of shape ", to_string(p.shape()));
+        to_string(grads[i].shape()), " for a parameter of shape ", to_string(params[i].shape()));
+  begin_gradients(params, weight, step);
+  finish_gradients(grads, extras);
+}
+
+void Distributed::begin_gradients(const Tensors& params, double weight, int64_t step) {
+  Impl& x = *impl_;
+  ENCORE_CHECK(!x.active, "Distributed::begin_gradients", "the previous gradient exchange (step ",
+               x.step, ") was not finished with finish_gradients");
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    ENCORE_CHECK(p.defined() && (p.dtype() == DType::f32 || p.dtype() == DType::f64),
+                 "Distributed::all_reduce_gradients", "parameter ", i, " has dtype ",
+                 p.defined() ? dtype_name(p.dtype()) : "undefined",
+                 "; only f32 and f64 are reduced");
   }
   const auto t0 = Clock::now();
-  if (step >= 0) roll_call(step, "gradient all-reduce");
-  stats_.arrival_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-
+  x.params = params;
+  x.weight = weight;
+  x.step = step;
+  x.rolled = step < 0;
+  x.next_start = 0;
+  x.reqs.clear();
   // Buckets: runs of same-dtype gradients, last parameter first, up to bucket_bytes each.
-  struct Bucket {
-    DType dtype;
-    std::vector<size_t> members;
-    int64_t elements = 0;
-  };
-  std::vector<Bucket> plan;
-  for (size_t k = grads.size(); k-- > 0;) {
+  x.plan.clear();
+  x.bucket_of.assign(params.size(), 0);
+  x.at_of.assign(params.size(), 0);
+  x.is_packed.assign(params.size(), 0);
+  for (size_t k = params.size(); k-- > 0;) {
     const DType d = params[k].dtype();
     const int64_t bytes = params[k].numel() * int64_t(dtype_size(d));
-    if (plan.empty() || plan.back().dtype != d ||
-        (plan.back().elements > 0 &&
-         (plan.back().elements * int64_t(dtype_size(d)) + bytes > options_.bucket_bytes)))
-      plan.push_back({d, {}, 0});
-    plan.back().members.push_back(k);
-    plan.back().elements += params[k].numel();
+    if (x.plan.empty() || x.plan.back().dtype != d ||
+        (x.plan.back().elements > 0 &&
+         (x.plan.back().elements * int64_t(dtype_size(d)) + bytes > options_.bucket_bytes)))
+      x.plan.push_back({d, {}, 0, 0});
+    x.bucket_of[k] = x.plan.size() - 1;
+    x.at_of[k] = x.plan.back().elements;
+    x.plan.back().members.push_back(k);
+    x.plan.back().elements += params[k].numel();
   }
-  const size_t extra_n = extras ? extras->size() : 0;
-  impl_->buckets.resize(plan.size());
-  std::vector<MPI_Request> reqs;
-  for (size_t b = 0; b < plan.size(); ++b) {
-    Bucket& bk = plan[b];
-    std::vector<char>& buf = impl_->buckets[b];
-    buf.resize(size_t(bk.elements) * dtype_size(bk.dtype));
-    int64_t at = 0;
-    for (size_t k : bk.members) {
-      const int64_t n = params[k].numel();
-      if (!grads[k].defined()) {
-        std::memset(buf.data() + at * int64_t(dtype_size(bk.dtype)), 0,
-                    size_t(n) * dtype_size(bk.dtype));
-      } else {
-        Tensor g = grads[k].contiguous();
-        if (bk.dtype == DType::f32) {
-          const float* src = g.data<float>();
-          float* dst = reinterpret_cast<float*>(buf.data()) + at;
-          const float w = float(weight);
-          for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * w;
-        } else {
-          const double* src = g.data<double>();
-          double* dst = reinterpret_cast<double*>(buf.data()) + at;
-          for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * weight;
-        }
-      }
-      at += n;
+  x.buckets.resize(x.plan.size());
+  for (size_t b = 0; b < x.plan.size(); ++b)
+    x.buckets[b].resize(size_t(x.plan[b].elements) * dtype_size(x.plan[b].dtype));
+  x.active = true;
+  stats_.reduce_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+namespace {
+// Writes weight * g (zeros for an undefined g) into the bucket buffer at element `at`.
+void pack(char* buf, int64_t at, DType dtype, int64_t n, const Tensor& grad, double weight) {
+  if (!grad.defined()) {
+    std::memset(buf + at * int64_t(dtype_size(dtype)), 0, size_t(n) * dtype_size(dtype));
+    return;
+  }
+  Tensor g = grad.contiguous();
+  if (dtype == DType::f32) {
+    const float* src = g.data<float>();
+    float* dst = reinterpret_cast<float*>(buf) + at;
+    const float w = float(weight);
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * w;
+  } else {
+    const double* src = g.data<double>();
+    double* dst = reinterpret_cast<double*>(buf) + at;
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * weight;
+  }
+}
+}  // namespace
+
+void Distributed::start_ready_buckets(bool from_walk) {
+  Impl& x = *impl_;
+  while (x.next_start < x.plan.size() &&
+         x.plan[x.next_start].packed == x.plan[x.next_start].members.size()) {
+    if (!x.rolled) {
+      const auto t0 = Clock::now();
+      roll_call(x.step, "gradient all-reduce");
+      stats_.arrival_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+      x.rolled = true;
     }
+    const Impl::Bucket& bk = x.plan[x.next_start];
+    std::vector<char>& buf = x.buckets[x.next_start];
     MPI_Request req = MPI_REQUEST_NULL;
     MPI_Iallreduce(MPI_IN_PLACE, buf.data(), int(bk.elements), mpi_type(bk.dtype), MPI_SUM,
-                   impl_->comm, &req);
-    reqs.push_back(req);
+                   x.grad_comm, &req);
+    x.reqs.push_back(req);
     stats_.bytes += int64_t(buf.size());
+    if (from_walk) ++stats_.buckets_overlapped;
+    ++x.next_start;
   }
+}
+
+void Distributed::gradient_ready(size_t index, const Tensor& grad) {
+  Impl& x = *impl_;
+  ENCORE_CHECK(x.active, "Distributed::gradient_ready", "called before begin_gradients");
+  ENCORE_CHECK(index < x.params.size(), "Distributed::gradient_ready", "index ", index,
+               " is out of range for ", x.params.size(), " parameters");
+  ENCORE_CHECK(!x.is_packed[index], "Distributed::gradient_ready", "gradient ", index,
+               " was reported twice");
+  check_gradient(index, grad, "Distributed::gradient_ready");
+  const auto t0 = Clock::now();
+  const size_t b = x.bucket_of[index];
+  pack(x.buckets[b].data(), x.at_of[index], x.plan[b].dtype, x.params[index].numel(), grad,
+       x.weight);
+  x.is_packed[index] = 1;
+  ++x.plan[b].packed;
+  start_ready_buckets(/*from_walk=*/true);
+  if (!x.reqs.empty()) {  // Open MPI advances non-blocking collectives only inside MPI calls
+    int done = 0;
+    MPI_Testall(int(x.reqs.size()), x.reqs.data(), &done, MPI_STATUSES_IGNORE);
+  }
+  stats_.reduce_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void Distributed::finish_gradients(Tensors& grads, std::vector<double>* extras) {
+  Impl& x = *impl_;
+  ENCORE_CHECK(x.active, "Distributed::finish_gradients", "called before begin_gradients");
+  ENCORE_CHECK(grads.size() == x.params.size(), "Distributed::finish_gradients", grads.size(),
+               " gradients for ", x.params.size(), " parameters");
+  const auto t0 = Clock::now();
+  x.active = false;  // an error below ends this exchange (the job stops at the next)
+  for (size_t k = 0; k < grads.size(); ++k) {
+    if (x.is_packed[k]) continue;
+    check_gradient(k, grads[k], "Distributed::finish_gradients");
+    const size_t b = x.bucket_of[k];
+    pack(x.buckets[b].data(), x.at_of[k], x.plan[b].dtype, x.params[k].numel(), grads[k], x.weight);
+    x.is_packed[k] = 1;
+    ++x.plan[b].packed;
+  }
+  start_ready_buckets(/*from_walk=*/false);
+  if (!x.rolled) {  // no bucket (no parameters): the roll call still runs
+    const auto t1 = Clock::now();
+    roll_call(x.step, "gradient all-reduce");
+    stats_.arrival_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+    x.rolled = true;
+  }
+  const size_t extra_n = extras ? extras->size() : 0;
   std::vector<double> ex(extras ? *extras : std::vector<double>{});
   if (extra_n > 0) {
     MPI_Request req = MPI_REQUEST_NULL;
-    MPI_Iallreduce(MPI_IN_PLACE, ex.data(), int(extra_n), MPI_DOUBLE, MPI_SUM, impl_->comm, &req);
-    reqs.push_back(req);
+    MPI_Iallreduce(MPI_IN_PLACE, ex.data(), int(extra_n), MPI_DOUBLE, MPI_SUM, x.grad_comm, &req);
+    x.reqs.push_back(req);
   }
-  if (!impl_->wait(reqs, options_.timeout_seconds)) {
+  if (!impl_->wait(x.reqs, options_.timeout_seconds)) {
     char buf[256];
     std::snprintf(buf, sizeof(buf),
                   "the gradient all-reduce of step %lld (%zu buckets) did not complete within "
                   "%g s: a rank died or hangs",
-                  static_cast<long long>(step), plan.size(), options_.timeout_seconds);
+                  static_cast<long long>(x.step), x.plan.size(), options_.timeout_seconds);
     abort(buf);
   }
-  for (size_t b = 0; b < plan.size(); ++b) {
-    const Bucket& bk = plan[b];
-    const char* buf = impl_->buckets[b].data();
-    int64_t at = 0;
+  for (size_t b = 0; b < x.plan.size(); ++b) {
+    const Impl::Bucket& bk = x.plan[b];
+    const char* buf = x.buckets[b].data();
     for (size_t k : bk.members) {
-      Tensor g(params[k].shape(), bk.dtype, "all_reduce_gradients");
-      const size_t bytes = size_t(params[k].numel()) * dtype_size(bk.dtype);
-      std::memcpy(g.raw_data(), buf + at * int64_t(dtype_size(bk.dtype)), bytes);
+      Tensor g(x.params[k].shape(), bk.dtype, "all_reduce_gradients");
+      const size_t bytes = size_t(x.params[k].numel()) * dtype_size(bk.dtype);
+      std::memcpy(g.raw_data(), buf + x.at_of[k] * int64_t(dtype_size(bk.dtype)), bytes);
       grads[k] = g;
-      at += params[k].numel();
     }
   }
   if (extras) *extras = ex;
+  x.reqs.clear();
+  x.params.clear();
   ++stats_.all_reduces;
-  stats_.buckets += int64_t(plan.size());
+  stats_.buckets += int64_t(x.plan.size());
   stats_.reduce_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 

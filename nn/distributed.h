@@ -15,7 +15,10 @@
 // - every rank iterates the same global Batches (same seed, same shuffle) and takes its own
 //   slice of each global batch (shard()): rank r of N takes rows [r B / N, (r + 1) B / N), so
 //   a resumed run, whose checkpoint holds the global order, shards the same way;
-// - after the backward walk, all_reduce_gradients() averages the gradients in buckets;
+// - during the backward walk, the tape reports each parameter's gradient as soon as it is
+//   final (GradientOptions::on_ready) and the gradients are averaged in buckets whose
+//   all-reduce starts as soon as they are full (begin_gradients / gradient_ready /
+//   finish_gradients; all_reduce_gradients() does the same after a walk);
 // - BatchNorm (DistributedOptions::batch_norm): by default (BatchNormSync::per_rank) the batch
 //   statistics of a training forward are those of the rank's shard and the running statistics
 //   stay per rank (rank 0's are the ones checkpointed); BatchNormSync::average_running_stats
@@ -31,15 +34,20 @@
 //   each waiting for the slowest rank;
 // - only rank 0 writes checkpoints, metrics.json, history.csv, pictures and prints progress.
 //
-// Buckets and overlap: the tape (autograd/tape.h) offers no hook that fires when a parameter's
-// gradient is final, so the all-reduce starts after the backward walk, not during it. What
-// overlaps is the communication of bucket k with the packing of bucket k + 1 (each bucket is
-// one non-blocking MPI_Iallreduce, started as soon as it is packed), and the unpacking of a
-// bucket with the remaining transfers. Gradients are packed from the last parameter to the
-// first (the order a backward walk produces them, for when a hook exists).
+// Buckets and overlap: gradients are packed from the last parameter to the first (the order a
+// backward walk makes them final), in buckets of up to bucket_bytes. Under the Trainer the tape
+// calls gradient_ready for each parameter as soon as its gradient is final (autograd/tape.h,
+// GradientOptions::on_ready), and a bucket's non-blocking MPI_Iallreduce starts as soon as all
+// its gradients are packed (and every earlier bucket has started: the same order on every rank),
+// so the communication of the last layers' gradients overlaps the backward walk through the
+// first layers; finish_gradients, after the walk, packs what was not reported, starts the rest
+// and waits. Buckets run on a communicator of their own, so synchronised BatchNorm's blocking
+// all-reduces inside the walk never interleave with them differently on different ranks.
+// DistributedStats::buckets_overlapped counts the buckets started during the walk.
 //
 // Timeouts: every collective is non-blocking and polled (MPI_Test) against a deadline. Before
-// the gradient all-reduce of each step the ranks answer a roll call at rank 0, so a rank that
+// the gradient all-reduce of each step (just before its first bucket starts, so inside the
+// backward walk under the Trainer) the ranks answer a roll call at rank 0, so a rank that
 // hangs (or died without mpirun noticing) is named: rank 0 aborts the job with "rank(s) 3 did
 // not arrive at step 12 ... within 300 s". A rank that waits for rank 0 beyond the deadline
 // aborts saying rank 0 did not answer. Abort is MPI_Abort: the whole job stops.
@@ -77,13 +85,18 @@ struct DistributedOptions {
 
 /// Communication totals since construction (for throughput reports and tests).
 struct DistributedStats {
-  int64_t all_reduces = 0;    ///< calls of all_reduce_gradients
-  int64_t buckets = 0;        ///< MPI_Iallreduce calls they made
-  int64_t bytes = 0;          ///< gradient bytes this rank contributed
-  double reduce_seconds = 0;  ///< time in all_reduce_gradients (packing, waiting, unpacking)
-  /// The part of reduce_seconds spent in the roll call: waiting for the slowest rank to finish
-  /// its backward walk, not moving gradients.
+  int64_t all_reduces = 0;  ///< exchanges (all_reduce_gradients, finish_gradients)
+  int64_t buckets = 0;      ///< MPI_Iallreduce calls they made
+  int64_t bytes = 0;        ///< gradient bytes this rank contributed
+  /// Time in all_reduce_gradients, or begin/gradient_ready/finish (packing, waiting, unpacking).
+  double reduce_seconds = 0;
+  /// The part of reduce_seconds spent in the roll call: waiting for the slowest rank to reach
+  /// the first full bucket (to finish its backward walk when the gradients are not reported
+  /// during it), not moving gradients.
   double arrival_seconds = 0;
+  /// Buckets whose MPI_Iallreduce started from gradient_ready, i.e. during the backward walk,
+  /// before finish_gradients (all_reduce_gradients starts none this way).
+  int64_t buckets_overlapped = 0;
 };
 
 /// The MPI world of this process: one per process (MPI can be initialised once).
@@ -134,6 +147,24 @@ class Distributed : public ProcessGroup {
   /// counts as zeros.
   void all_reduce_gradients(Tensors& grads, const Tensors& params, double weight,
                             std::vector<double>* extras = nullptr, int64_t step = -1);
+
+  /// The same exchange overlapped with the backward walk, in three calls:
+  ///   dist.begin_gradients(params, weight, step);
+  ///   Tensors grads = tape.gradient(loss, params, {.on_ready = [&](size_t i, const Tensor& g) {
+  ///                                   dist.gradient_ready(i, g); }});
+  ///   dist.finish_gradients(grads, &extras);
+  /// gradient_ready packs gradient i (times weight) into its bucket, and starts the bucket's
+  /// MPI_Iallreduce once all its members are packed and every earlier bucket has started (so
+  /// every rank starts the buckets in the same order, whatever order gradients arrive in); the
+  /// roll call for `step` runs just before the first bucket starts. finish_gradients packs the
+  /// gradients not reported, starts the rest, sums `extras` and waits: grads then holds what
+  /// all_reduce_gradients gives, bitwise. The buckets use a communicator of their own, so the
+  /// blocking all-reduces of synchronised BatchNorm inside the walk cannot interleave with them
+  /// differently on different ranks. Throws for a gradient whose shape or dtype is not its
+  /// parameter's, an index out of range or reported twice, or calls out of this order.
+  void begin_gradients(const Tensors& params, double weight, int64_t step = -1);
+  void gradient_ready(size_t index, const Tensor& grad);
+  void finish_gradients(Tensors& grads, std::vector<double>* extras = nullptr);
   /// The weight of this rank's gradients in the next all_reduce_gradients (ProcessGroup):
   /// synchronised BatchNorm's backward reads it. The Trainer sets it every step before the
   /// forward to the weight it then passes to all_reduce_gradients; a program of its own must do
@@ -160,6 +191,8 @@ class Distributed : public ProcessGroup {
 
  private:
   void roll_call(int64_t step, const char* what);
+  void check_gradient(size_t index, const Tensor& grad, const char* what) const;
+  void start_ready_buckets(bool from_walk);
   DistributedOptions options_;
   DistributedStats stats_;
   int rank_ = 0;

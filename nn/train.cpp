@@ -3,8 +3,8 @@
 // run's files (history.csv, loss.png). The progress bar and metrics.json are in train_report.cpp.
 //
 // Distributed (FitOptions::distributed): every rank runs this loop in step; the batch is sharded
-// in fit(), the gradients, the loss and the SIGINT flag are all-reduced after the backward walk,
-// and only rank 0 writes and prints.
+// in fit(), the gradients, the loss and the SIGINT flag are all-reduced in buckets that start
+// during the backward walk, and only rank 0 writes and prints.
 //
 // Resume is exact because everything a step depends on is in the checkpoint: the model, the
 // optimizer's state, the Generator (which shuffles the Batches and draws any noise) and the
@@ -416,12 +416,22 @@ FitResult Trainer::run(int64_t steps_per_epoch, const StepFn& step_fn, Batches* 
                      loss.defined() ? to_string(loss.shape()) : std::string("an undefined tensor"),
                      " at step ", step + 1);
         value = loss.item<double>();
-        Tensors grads = tape.gradient(loss, params);
+        Tensors grads;
+        if (dist) {
+          // Each bucket of gradients starts its all-reduce as soon as the walk has made its
+          // gradients final, so communication overlaps the rest of the backward walk.
+          dist->begin_gradients(params, weight, step);
+          grads = tape.gradient(loss, params, {.on_ready = [dist](size_t i, const Tensor& g) {
+                                  dist->gradient_ready(i, g);
+                                }});
+        } else {
+          grads = tape.gradient(loss, params);
+        }
         if (dist) {
           // The weighted mean of the ranks' gradients and losses, and whether any rank got a
           // SIGINT, in one exchange: every rank then decides alike.
           std::vector<double> extras{value * weight, sigint.raised() ? 1.0 : 0.0};
-          dist->all_reduce_gradients(grads, params, weight, &extras, step);
+          dist->finish_gradients(grads, &extras);
           value = extras[0];
           stop = extras[1] > 0;
         } else {

@@ -287,3 +287,99 @@ TEST_CASE("an undefined tensor handed to an op is reported naming the op") {
   CHECK(starts(error_of([&] { concat({x, u}, 0); }), "concat: a tensor to join"));
   CHECK(starts(error_of([&] { linear(x, u, Tensor()); }), "linear: the weight"));
 }
+
+namespace {
+// A two-layer model with a parameter used twice (w1: first layer and a penalty at the end) and
+// one the loss does not read (u); returns the loss.
+struct ReadyModel {
+  Generator gen{7};
+  Tensor x = randn({5, 4}, gen, DType::f64);
+  Tensor w1 = randn({4, 3}, gen, DType::f64).set_trainable();
+  Tensor b1 = randn({3}, gen, DType::f64).set_trainable();
+  Tensor w2 = randn({3, 2}, gen, DType::f64).set_trainable();
+  Tensor b2 = randn({2}, gen, DType::f64).set_trainable();
+  Tensor u = randn({2}, gen, DType::f64).set_trainable();
+  Tensors params() const { return {w1, b1, w2, b2, u}; }
+  Tensor loss() const {
+    Tensor h = tanh(matmul(x, w1) + b1);
+    Tensor y = matmul(h, w2) + b2;
+    return sum(y * y) + sum(w1 * w1);
+  }
+};
+}  // namespace
+
+TEST_CASE("tape: on_ready reports each final gradient once, and changes no result") {
+  ReadyModel m;
+  Tensors plain;
+  {
+    GradientTape tape;
+    plain = tape.gradient(m.loss(), m.params());
+  }
+  for (bool zeros : {true, false}) {
+    std::vector<size_t> order;
+    Tensors reported(5);
+    Tensors got;
+    {
+      GradientTape tape;
+      got = tape.gradient(m.loss(), m.params(),
+                          {.unconnected_zeros = zeros, .on_ready = [&](size_t i, const Tensor& g) {
+                             order.push_back(i);
+                             reported[i] = g;
+                           }});
+    }
+    // Once each; b2, w2 (second layer) before b1; w1, whose earliest reader is the first
+    // matmul, after them; u, which nothing read, last.
+    CHECK(order == std::vector<size_t>{3, 2, 1, 0, 4});
+    for (size_t i = 0; i < 4; ++i) {
+      CHECK(reported[i].id() == got[i].id());  // the very tensor returned: it was final
+      CHECK(got[i].to_vector<double>() == plain[i].to_vector<double>());  // bitwise
+    }
+    CHECK(got[4].defined() == zeros);
+    CHECK(reported[4].defined() == zeros);
+    if (zeros) CHECK(got[4].to_vector<double>() == plain[4].to_vector<double>());
+  }
+}
+
+TEST_CASE("tape: on_ready fires during the walk, before earlier-recorded vjps run") {
+  Tensor a = tensor({1.0, 2.0}, DType::f64).set_trainable();
+  Tensor b = tensor({3.0, 4.0}, DType::f64).set_trainable();
+  std::vector<std::string> log;
+  GradientTape tape;
+  Tensor y = a * 2.0;
+  Tensor z = y + 0.0;  // stands for the start of the network
+  Tensor m = z * 1.0;
+  record("mark", {z}, {m}, [&](const Tensors& g) {
+    log.push_back("mark");
+    return Tensors{g[0]};
+  });
+  Tensor loss = sum(m * b);
+  Tensors g = tape.gradient(loss, {a, b}, {.on_ready = [&](size_t i, const Tensor&) {
+                              log.push_back(i == 0 ? "a" : "b");
+                            }});
+  CHECK(log == std::vector<std::string>{"b", "mark", "a"});
+  CHECK(values(g[0]) == std::vector<double>{6, 8});
+  CHECK(values(g[1]) == std::vector<double>{2, 4});
+}
+
+TEST_CASE("tape: on_ready under an outer tape keeps gradients of gradients") {
+  Tensor x = tensor({2.0}, DType::f64);
+  GradientTape outer;
+  outer.watch(x);
+  Tensor dy;
+  int calls = 0;
+  {
+    GradientTape inner;
+    inner.watch(x);
+    Tensor y = sum(x * x * x);
+    dy = inner.gradient(y, Tensors{x}, {.on_ready = [&](size_t, const Tensor& g) {
+                          ++calls;
+                          CHECK(g.item() == 12.0);
+                          const size_t before = outer.size();
+                          Tensor unused = g * 5.0;  // no tape records in the callback
+                          CHECK(outer.size() == before);
+                        }})[0];
+  }
+  CHECK(calls == 1);
+  Tensor d2 = outer.gradient(sum(dy), x);  // 6x = 12
+  CHECK(d2.item() == 12.0);
+}

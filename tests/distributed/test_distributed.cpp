@@ -506,6 +506,138 @@ TEST_CASE("synchronized BatchNorm: SGD on two ranks ends where one process does"
 
 namespace {
 
+/// Wide enough for several 4 kB buckets (the suite's bucket_bytes): 12 -> 300 -> 12 in f64,
+/// with a BatchNorm in the middle whose synchronised backward runs a blocking all-reduce
+/// between the buckets of the last layer and those of the first.
+std::shared_ptr<nn::Sequential> make_wide_bn_mlp(uint64_t seed) {
+  Generator g(seed);
+  return std::make_shared<nn::Sequential>(
+      std::make_shared<nn::Linear>(kIn, 300, nn::LinearOptions{.dtype = DType::f64, .gen = &g}),
+      std::make_shared<nn::BatchNorm1d>(300, nn::BatchNormOptions{.dtype = DType::f64}),
+      std::make_shared<nn::Tanh>(),
+      std::make_shared<nn::Linear>(300, kIn, nn::LinearOptions{.dtype = DType::f64, .gen = &g}));
+}
+
+Tensor wide_data() {
+  Generator dg(9);
+  return randn({60, kIn}, dg, DType::f64) + reshape(arange(60, DType::f64), {60, 1}) * 0.05;
+}
+
+}  // namespace
+
+TEST_CASE("overlap: gradients reported during the walk reduce to all_reduce_gradients' bitwise") {
+  Generator g(5);
+  // f32, 12 -> 200 -> 12: four buckets of at most 4 kB (the weights get one each).
+  nn::Sequential model(std::make_shared<nn::Linear>(kIn, 200, nn::LinearOptions{.gen = &g}),
+                       std::make_shared<nn::Tanh>(),
+                       std::make_shared<nn::Linear>(200, kIn, nn::LinearOptions{.gen = &g}));
+  const Tensors params = model.parameters();
+  Generator dg(11 + uint64_t(g_dist->rank()));  // each rank its own data
+  Tensor x = randn({7, kIn}, dg);
+  const double weight = g_dist->rank() == 0 ? 0.4 : 0.6;
+  Tensors plain;
+  {
+    GradientTape tape;
+    plain = tape.gradient(nn::mse_loss(model.forward(x), x), params);
+    g_dist->all_reduce_gradients(plain, params, weight, nullptr, 100);
+  }
+  const int64_t overlapped_before = g_dist->stats().buckets_overlapped;
+  const int64_t buckets_before = g_dist->stats().buckets;
+  Tensors over;
+  std::vector<double> extras{double(g_dist->rank())};
+  {
+    GradientTape tape;
+    Tensor loss = nn::mse_loss(model.forward(x), x);
+    g_dist->begin_gradients(params, weight, 101);
+    over = tape.gradient(loss, params, {.on_ready = [&](size_t i, const Tensor& gr) {
+                           g_dist->gradient_ready(i, gr);
+                         }});
+    g_dist->finish_gradients(over, &extras);
+  }
+  REQUIRE(over.size() == plain.size());
+  for (size_t i = 0; i < over.size(); ++i)
+    CHECK(over[i].to_vector<float>() == plain[i].to_vector<float>());
+  CHECK(extras[0] == 1.0);
+  const int64_t buckets = g_dist->stats().buckets - buckets_before;
+  const int64_t overlapped = g_dist->stats().buckets_overlapped - overlapped_before;
+  // b2 | w2 | b1 | w1: each bucket started from gradient_ready, inside tape.gradient(), the
+  // last one (w1, final only once the first matmul's vjp ran) at the end of the walk.
+  CHECK(buckets == 4);
+  CHECK(overlapped == buckets);
+  // Misuse is refused naming the call.
+  g_dist->begin_gradients(params, weight);
+  CHECK_THROWS_WITH_AS(g_dist->gradient_ready(0, zeros({3})), doctest::Contains("[3]"), Error);
+  CHECK_THROWS_WITH_AS(g_dist->gradient_ready(99, zeros({3})), doctest::Contains("out of range"),
+                       Error);
+  CHECK_THROWS_WITH_AS(g_dist->begin_gradients(params, weight), doctest::Contains("not finished"),
+                       Error);
+  Tensors none(params.size());
+  g_dist->finish_gradients(none);  // undefined gradients count as zeros
+  CHECK(none[0].to_vector<float>() == std::vector<float>(size_t(params[0].numel()), 0.0f));
+}
+
+TEST_CASE(
+    "overlap: synchronized BatchNorm and buckets started during the walk, under the Trainer") {
+  REQUIRE(g_dist->options().batch_norm == nn::BatchNormSync::synchronized);
+  const uint64_t seed = 41;  // the same weights on both ranks: the hand-made loop does no broadcast
+  // The Trainer: buckets start from the tape's on_ready, between BatchNorm's all-reduces.
+  std::vector<double> trainer_state;
+  const int64_t overlapped_before = g_dist->stats().buckets_overlapped;
+  {
+    auto model = make_wide_bn_mlp(seed);
+    Tensor data = wide_data();
+    Generator gen(3);
+    optim::SGD opt(model->parameters(), {.lr = 0.05, .momentum = 0.9});
+    nn::Batches batches({data}, {.batch_size = 15}, gen);
+    nn::Trainer trainer(*model, opt, gen,
+                        {.epochs = 2,
+                         .name = "wide_bn_mlp",
+                         .progress = false,
+                         .handle_sigint = false,
+                         .distributed = g_dist});
+    trainer.fit(batches,
+                [&](const Tensors& b) { return nn::mse_loss(model->forward(b[0]), b[0]); });
+    trainer_state = state_of(*model);
+  }
+  const int64_t overlapped = g_dist->stats().buckets_overlapped - overlapped_before;
+  // The same steps by hand with the exchange after the walk (all_reduce_gradients).
+  std::vector<double> after_walk;
+  {
+    auto model = make_wide_bn_mlp(seed);
+    Tensor data = wide_data();
+    Generator gen(3);
+    optim::SGD opt(model->parameters(), {.lr = 0.05, .momentum = 0.9});
+    nn::Batches batches({data}, {.batch_size = 15}, gen);
+    const Tensors params = model->parameters();
+    REQUIRE(nn::set_batch_norm_process_group(*model, g_dist) == 1);
+    int64_t step = 1000;
+    for (int epoch = 0; epoch < 2; ++epoch)
+      for (const Tensors& batch : batches) {
+        Tensors shard = g_dist->shard(batch);
+        const double weight = double(shard[0].size(0)) / 15.0;
+        g_dist->set_gradient_weight(weight);
+        GradientTape tape;
+        Tensor loss = nn::mse_loss(model->forward(shard[0]), shard[0]);
+        Tensors grads = tape.gradient(loss, params);
+        g_dist->all_reduce_gradients(grads, params, weight, nullptr, step++);
+        opt.step(grads);
+      }
+    nn::set_batch_norm_process_group(*model, nullptr);
+    after_walk = state_of(*model);
+  }
+  CHECK(max_diff(trainer_state, after_walk) <= 1e-12);
+  // 8 steps, each with at least the last layer's weight bucket started in the walk.
+  CHECK(overlapped >= 8);
+  // Both ranks agree, and one process on the whole batches ends at the same place.
+  std::vector<double> hi = g_dist->all_reduce_max(trainer_state, "test");
+  std::vector<double> lo = g_dist->all_reduce_min(trainer_state, "test");
+  CHECK(max_diff(hi, lo) == 0.0);
+  // Training moved the weights (the comparisons can fail).
+  CHECK(max_diff(trainer_state, state_of(*make_wide_bn_mlp(seed))) > 1e-3);
+}
+
+namespace {
+
 /// --hang: rank 1 sleeps before its first step far beyond the 2 s timeout.
 int hang(int argc, char** argv) {
   nn::Distributed dist(argc, argv, {.timeout_seconds = 2});
