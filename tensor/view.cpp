@@ -170,6 +170,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     }
     int64_t have = x.shape()[i - lead];
     int64_t want = shape[i] == -1 ? have : shape[i];
+    ENCORE_CHECK(want >= 0, "expand", "cannot expand shape ", x.shape(), " to ", shape, " (dim ", i,
+                 ": size ", want, " is negative)");
     ENCORE_CHECK(want == have || have == 1, "expand", "cannot expand shape ", x.shape(), " to ",
                  shape, " (dim ", i, ": ", have, " vs ", want, ")");
     sh[i] = want;
