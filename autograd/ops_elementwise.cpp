@@ -363,6 +363,7 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
+  ENCORE_CHECK(x.defined(), "cast", "the input is an undefined tensor");
   if (x.dtype() == dtype) return x;
   Tensor y = x.to(dtype);
   // Only float <-> float conversions carry a gradient.

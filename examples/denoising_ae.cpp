@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   app.add_option("--mask-prob", s.corruption.mask_prob,
                  "probability that an input pixel is set to 0")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(examples::probability());
   app.add_option("--latent", s.latent, "conv: code size")
       ->capture_default_str()
       ->check(examples::layer_width());

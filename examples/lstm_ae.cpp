@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
       ->check(examples::writable_file_path());
   app.add_option("--show", show, "held-out sequences printed with their reconstructions")
       ->capture_default_str()
-      ->check(examples::finite_non_negative());
+      ->check(examples::whole_number(false));
   CLI11_PARSE(app, argc, argv);
 
   return examples::run("lstm_ae", [&] {

@@ -142,17 +142,19 @@ std::string ConvDecoder::describe() const {
 // The autoencoder
 
 ConvAutoencoder::ConvAutoencoder(const ConvAutoencoderOptions& options)
-    : options_(options),
+    // Checked here first, so that a bad option is reported as the user's ConvAutoencoder, not as
+    // its ConvEncoder.
+    : options_((check_options("ConvAutoencoder", options), options)),
       encoder_(register_module("encoder", std::make_shared<ConvEncoder>(options))),
       decoder_(register_module("decoder", std::make_shared<ConvDecoder>(options))) {}
 
 Tensor ConvAutoencoder::encode(const Tensor& x) {
-  check_images("ConvAutoencoder::encode", x, options_);
+  check_images("ConvAutoencoder.encode", x, options_);
   return encoder_->forward(x);
 }
 
 Tensor ConvAutoencoder::decode(const Tensor& z) {
-  check_codes("ConvAutoencoder::decode", z, options_);
+  check_codes("ConvAutoencoder.decode", z, options_);
   return decoder_->forward(z);
 }
 
@@ -161,8 +163,8 @@ Tensor ConvAutoencoder::forward(const Tensor& x) { return decode(encode(x)); }
 Tensor ConvAutoencoder::loss(const Tensor& x) { return loss(x, x); }
 
 Tensor ConvAutoencoder::loss(const Tensor& input, const Tensor& target) {
-  check_images("ConvAutoencoder::loss", input, options_);
-  ENCORE_CHECK(target.defined() && target.shape() == input.shape(), "ConvAutoencoder::loss",
+  check_images("ConvAutoencoder.loss", input, options_);
+  ENCORE_CHECK(target.defined() && target.shape() == input.shape(), "ConvAutoencoder.loss",
                "target ", target.defined() ? to_string(target.shape()) : "(undefined)",
                " must have the input's shape ", input.shape());
   // bce_with_logits(l, t) == BCE(sigmoid(l), t), computed stably (see the top of the header).

@@ -19,8 +19,8 @@ Corruption::Corruption(const CorruptionOptions& options) : options_(options) {
 }
 
 Tensor Corruption::apply(const Tensor& x, Generator& gen) const {
-  ENCORE_CHECK(x.defined(), "Corruption::apply", "input is undefined");
-  ENCORE_CHECK(is_floating(x.dtype()), "Corruption::apply", "input ", x.shape(), " has dtype ",
+  ENCORE_CHECK(x.defined(), "Corruption.apply", "input is undefined");
+  ENCORE_CHECK(is_floating(x.dtype()), "Corruption.apply", "input ", x.shape(), " has dtype ",
                x.dtype(), " (needs f32 or f64)");
   const CorruptionOptions& o = options_;
   NoGrad no_grad;  // the corruption is data: nothing of it is recorded

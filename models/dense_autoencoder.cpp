@@ -100,6 +100,10 @@ Tensor DenseAutoencoder::flat(const char* op, const Tensor& x, int64_t width,
   for (int d = 1; d < x.dim(); ++d) per *= x.size(d);
   ENCORE_CHECK(x.dim() >= 2 && per == width, op, "expected ", what, " (N, ", width,
                ") (or (N, ...) with ", width, " elements per sample), got ", x.shape());
+  const DType want = enc_linear_.front()->weight().dtype();
+  ENCORE_CHECK(x.dtype() == want, op, what, " ", x.shape(), " is ", x.dtype(), " but the model is ",
+               want, "; convert it with x.to(DType::", want, ")");
+  ENCORE_CHECK(x.size(0) >= 1, op, what, " ", x.shape(), " is an empty batch");
   return x.dim() == 2 ? x : reshape(x, {x.size(0), width});
 }
 

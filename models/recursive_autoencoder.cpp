@@ -221,28 +221,33 @@ MergeWeights RecursiveAutoencoder::weights() const {
 
 Tensor RecursiveAutoencoder::encode(const Tensor& pairs) {
   ENCORE_CHECK(pairs.defined() && pairs.dim() >= 1 && pairs.size(-1) == 2 * n_,
-               "RecursiveAutoencoder::encode", "expected pairs (..., ", 2 * n_, "), got ",
+               "RecursiveAutoencoder.encode", "expected pairs (..., ", 2 * n_, "), got ",
                pairs.defined() ? to_string(pairs.shape()) : "undefined");
   return encode_pairs(pairs, weights(), options_.mode);
 }
 
 Tensor RecursiveAutoencoder::decode(const Tensor& h) {
-  ENCORE_CHECK(h.defined() && h.dim() >= 1 && h.size(-1) == n_, "RecursiveAutoencoder::decode",
+  ENCORE_CHECK(h.defined() && h.dim() >= 1 && h.size(-1) == n_, "RecursiveAutoencoder.decode",
                "expected h (..., ", n_, "), got ",
                h.defined() ? to_string(h.shape()) : "undefined");
   return decode_hidden(h, weights());
 }
 
 NodePtr RecursiveAutoencoder::forward(const Tensor& leaves) {
-  ENCORE_CHECK(leaves.defined() && leaves.dim() == 2 && leaves.size(1) == n_, kName,
-               "expected leaves (L, ", n_, "), got ",
+  ENCORE_CHECK(leaves.defined() && leaves.dim() == 2 && leaves.size(1) == n_,
+               "RecursiveAutoencoder.forward", "expected leaves (L, ", n_, "), got ",
                leaves.defined() ? to_string(leaves.shape()) : "undefined");
+  // A NaN or inf leaf would make every candidate merge's score non-finite, which the greedy
+  // search would report as diverged weights: name the input instead.
+  const std::vector<double> values = leaves.to_vector<double>();
+  ENCORE_CHECK(std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); }),
+               "RecursiveAutoencoder.forward", "leaves ", leaves.shape(), " hold NaN or inf");
   return greedy_tree(leaves, weights(), options_.mode, options_.impl);
 }
 
 Tensor RecursiveAutoencoder::loss(const Tensor& leaves) {
-  ENCORE_CHECK(leaves.defined() && leaves.dim() == 2 && leaves.size(0) >= 2, kName,
-               "loss needs at least 2 leaves (L, n), got ",
+  ENCORE_CHECK(leaves.defined() && leaves.dim() == 2 && leaves.size(0) >= 2,
+               "RecursiveAutoencoder.loss", "loss needs at least 2 leaves (L, n), got ",
                leaves.defined() ? to_string(leaves.shape()) : "undefined");
   return forward(leaves)->score;
 }

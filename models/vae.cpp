@@ -22,6 +22,9 @@ Tensor VAE::flat(const char* op, const Tensor& x) const {
   for (int d = 1; d < x.dim(); ++d) per *= x.size(d);
   ENCORE_CHECK(x.dim() >= 2 && per == options_.input, op, "expected input (N, ", options_.input,
                ") (or (N, ...) with ", options_.input, " elements per sample), got ", x.shape());
+  const DType want = fc1_->weight().dtype();
+  ENCORE_CHECK(x.dtype() == want, op, "input ", x.shape(), " is ", x.dtype(), " but the model is ",
+               want, "; convert it with x.to(DType::", want, ")");
   return x.dim() == 2 ? x : reshape(x, {x.size(0), options_.input});
 }
 

@@ -51,7 +51,12 @@ void save_checkpoint(const std::string& path, const Module& model,
   meta["step"] = std::to_string(state.step);
   meta["epoch"] = std::to_string(state.epoch);
   meta["optimizer"] = optimizer.name();
-  io::save_safetensors(path, tensors, meta);
+  // As in load_checkpoint: the file's errors keep their detail but start with the user's call.
+  try {
+    io::save_safetensors(path, tensors, meta);
+  } catch (const Error& e) {
+    throw Error(std::string("save_checkpoint: ") + e.what());
+  }
 }
 
 TrainingState load_checkpoint(const std::string& path, Module& model, optim::Optimizer& optimizer,

@@ -11,6 +11,8 @@ Dropout::Dropout(double p, Generator* gen) : p_(p), gen_(gen) {
 
 Tensor Dropout::forward(const Tensor& x) {
   ENCORE_CHECK(x.defined(), "Dropout", "input is undefined");
+  ENCORE_CHECK(is_floating(x.dtype()), "Dropout", "input ", x.shape(), " has dtype ", x.dtype(),
+               "; expected f32 or f64");
   if (!is_training() || p_ == 0) return x;
   return dropout(x, p_, /*training=*/true, generator());
 }

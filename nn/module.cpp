@@ -165,11 +165,21 @@ void Module::check_loaded_tree(const std::string& prefix,
 
 void Module::save(const std::string& path,
                   const std::map<std::string, std::string>& metadata) const {
-  io::save_safetensors(path, state_dict(), metadata);
+  // The file's errors keep their detail but start with the function the user called.
+  try {
+    io::save_safetensors(path, state_dict(), metadata);
+  } catch (const Error& e) {
+    throw Error(std::string("save: ") + e.what());
+  }
 }
 
 LoadReport Module::load(const std::string& path, bool strict) {
-  io::SafeTensors file = io::load_safetensors(path);
+  io::SafeTensors file;
+  try {
+    file = io::load_safetensors(path);
+  } catch (const Error& e) {
+    throw Error(std::string("load: ") + e.what());
+  }
   try {
     return load_state_dict(file.tensors, strict);
   } catch (const Error& e) {

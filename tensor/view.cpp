@@ -50,7 +50,10 @@ Shape infer_shape(const char* op, const Shape& from, const Shape& to) {
       infer = i;
     } else {
       ENCORE_CHECK(out[i] >= 0, op, "invalid size in shape ", to);
-      known *= out[i];
+      // The product of the sizes must not overflow (UB): such a shape has more elements than
+      // any tensor can hold.
+      ENCORE_CHECK(!__builtin_mul_overflow(known, out[i], &known), op, "cannot reshape ", from,
+                   " to ", to, ": the sizes multiply past 2^63");
     }
   }
   int64_t n = numel(from);
@@ -170,6 +173,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     }
     int64_t have = x.shape()[i - lead];
     int64_t want = shape[i] == -1 ? have : shape[i];
+    ENCORE_CHECK(want >= 0, "expand", "cannot expand shape ", x.shape(), " to ", shape, " (dim ", i,
+                 ": size ", want, " is negative)");
     ENCORE_CHECK(want == have || have == 1, "expand", "cannot expand shape ", x.shape(), " to ",
                  shape, " (dim ", i, ": ", have, " vs ", want, ")");
     sh[i] = want;

@@ -41,6 +41,34 @@ CLI::Validator finite_number(bool strict) {
 CLI::Validator finite_positive() { return finite_number(true); }
 CLI::Validator finite_non_negative() { return finite_number(false); }
 
+CLI::Validator probability() {
+  // CLI::Range(0.0, 1.0) lets "nan" through (every comparison with NaN is false).
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        const bool ok = !s.empty() && end == s.c_str() + s.size() && v >= 0 && v <= 1;
+        return ok ? "" : "must be a number in [0, 1], got '" + s + "'";
+      },
+      "PROBABILITY");
+}
+
+CLI::Validator whole_number(bool strict) {
+  // CLI11 converts to int64 after the checks; "99999999999999999999" would pass a check as a
+  // double and then saturate (--epochs would train for ever), so the digits are checked here.
+  return CLI::Validator(
+      [strict](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const long long v = digits ? std::strtoll(s.c_str(), nullptr, 10) : -1;
+        const bool ok = digits && errno != ERANGE && (strict ? v > 0 : v >= 0);
+        return ok ? ""
+                  : std::string("must be a whole number ") + (strict ? "> 0" : ">= 0") +
+                        " below 2^63, got '" + s + "'";
+      },
+      strict ? "POSITIVE" : "NONNEGATIVE");
+}
+
 CLI::Validator writable_file_path() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
@@ -75,10 +103,10 @@ CLI::Validator seed_number() {
 void add_common_flags(CLI::App& app, CommonFlags& f, bool data_flag) {
   app.add_option("--epochs", f.epochs, "passes over the training data")
       ->capture_default_str()
-      ->check(finite_positive());
+      ->check(whole_number(true));
   app.add_option("--batch-size", f.batch_size, "examples per training step")
       ->capture_default_str()
-      ->check(finite_positive());
+      ->check(whole_number(true));
   app.add_option("--lr", f.lr, "learning rate")->capture_default_str()->check(finite_positive());
   // Without the check, "-1" would wrap around to 2^64 - 1 in the unsigned seed.
   app.add_option("--seed", f.seed, "random seed (weights, shuffling, noise)")
@@ -108,13 +136,13 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool data_flag) {
   app.add_option("--checkpoint-every", f.checkpoint_every,
                  "also write a checkpoint every N steps (0: at the end of each epoch only)")
       ->capture_default_str()
-      ->check(finite_non_negative());
+      ->check(whole_number(false));
   app.add_option("--train-limit", f.train_limit, "use only the first N training examples (0: all)")
       ->capture_default_str()
-      ->check(finite_non_negative());
+      ->check(whole_number(false));
   app.add_option("--test-limit", f.test_limit, "use only the first N test examples (0: all)")
       ->capture_default_str()
-      ->check(finite_non_negative());
+      ->check(whole_number(false));
   app.add_flag("--quiet", f.quiet, "no progress bar, only a line per epoch (default: off)")
       ->capture_default_str();
 }

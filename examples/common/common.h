@@ -66,6 +66,10 @@ CLI::Validator layer_width();
 /// Checks a finite number > 0 (CLI::PositiveNumber lets "nan" through), or >= 0.
 CLI::Validator finite_positive();
 CLI::Validator finite_non_negative();
+/// A number in [0, 1] (not NaN).
+CLI::Validator probability();
+/// A whole number in [1, 2^63) (strict) or [0, 2^63), for integer flags.
+CLI::Validator whole_number(bool strict);
 /// Checks that a file can be created at the path: its folder exists (checked before training,
 /// so a long run does not end in a write error).
 CLI::Validator writable_file_path();

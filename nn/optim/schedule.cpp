@@ -9,7 +9,15 @@
 
 namespace encore::optim {
 
+namespace {
+// A rate that set_lr would refuse later, reported by the schedule the user configured.
+void check_rate(const char* op, const char* what, double lr) {
+  ENCORE_CHECK(std::isfinite(lr) && lr >= 0, op, what, " must be finite and >= 0, got ", lr);
+}
+}  // namespace
+
 double StepDecay::operator()(int64_t step) const {
+  check_rate("StepDecay", "base_lr", base_lr);
   ENCORE_CHECK(step_size > 0, "StepDecay", "step_size must be positive, got ", step_size);
   ENCORE_CHECK(std::isfinite(gamma) && gamma > 0, "StepDecay", "gamma must be finite and > 0, got ",
                gamma);
@@ -17,6 +25,7 @@ double StepDecay::operator()(int64_t step) const {
 }
 
 double ExponentialDecay::operator()(int64_t step) const {
+  check_rate("ExponentialDecay", "base_lr", base_lr);
   // A negative gamma would flip the rate's sign every step; 0 would stop training after one.
   ENCORE_CHECK(std::isfinite(gamma) && gamma > 0, "ExponentialDecay",
                "gamma must be finite and > 0, got ", gamma);
@@ -24,6 +33,8 @@ double ExponentialDecay::operator()(int64_t step) const {
 }
 
 double CosineDecay::operator()(int64_t step) const {
+  check_rate("CosineDecay", "base_lr", base_lr);
+  check_rate("CosineDecay", "min_lr", min_lr);
   ENCORE_CHECK(total_steps > 0, "CosineDecay", "total_steps must be positive, got ", total_steps);
   if (step >= total_steps) return min_lr;
   double t = double(std::max<int64_t>(step, 0)) / double(total_steps);

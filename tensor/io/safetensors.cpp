@@ -189,8 +189,10 @@ void write_file_atomic(const char* op, const std::string& path,
     active.emplace(tmp);
     guard.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (guard.fd < 0 && (errno != EEXIST || attempt >= 100))
-      ENCORE_FAIL(op, quoted(path), ": cannot create the temp file ", quoted(tmp), ": ",
-                  error_text(errno));
+      // The temp file's name (with the pid) on a line of its own, so that the first line is
+      // the same from run to run.
+      ENCORE_FAIL(op, quoted(path), ": cannot create a temp file next to it: ", error_text(errno),
+                  "\n(the temp file was ", quoted(tmp), ")");
   }
   auto fail = [&](const char* what) {
     int err = errno;

@@ -135,7 +135,7 @@ TEST_CASE("conv_ae: the same Generator seed gives the same initial weights") {
 TEST_CASE("conv_ae: wrong inputs throw naming the model and the shapes") {
   models::ConvAutoencoder model;
   std::string e = expect_error([&] { model.encode(zeros({2, 1, 27, 28})); });
-  CHECK(contains(e, "ConvAutoencoder::encode"));
+  CHECK(contains(e, "ConvAutoencoder.encode"));
   CHECK(contains(e, "[2, 1, 27, 28]"));
   e = expect_error([&] { model.forward(zeros({2, 784})); });
   CHECK(contains(e, "[2, 784]"));
@@ -146,10 +146,10 @@ TEST_CASE("conv_ae: wrong inputs throw naming the model and the shapes") {
   e = expect_error([&] { model.encode(zeros({1, 1, 28, 28}, DType::f64)); });
   CHECK(contains(e, "f64"));
   e = expect_error([&] { model.decode(zeros({2, 50})); });
-  CHECK(contains(e, "ConvAutoencoder::decode"));
+  CHECK(contains(e, "ConvAutoencoder.decode"));
   CHECK(contains(e, "[2, 50]"));
   e = expect_error([&] { model.loss(zeros({2, 1, 28, 28}), zeros({3, 1, 28, 28})); });
-  CHECK(contains(e, "ConvAutoencoder::loss"));
+  CHECK(contains(e, "ConvAutoencoder.loss"));
   CHECK(contains(e, "[3, 1, 28, 28]"));
   CHECK(contains(e, "[2, 1, 28, 28]"));
   e = expect_error([&] { model.loss(zeros({2, 1, 28, 28}), Tensor()); });

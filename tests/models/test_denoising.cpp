@@ -138,7 +138,7 @@ TEST_CASE("denoising: bad options and inputs throw naming Corruption") {
   CHECK(contains(e, "clip range"));
   Generator gen;
   e = expect_error([&] { models::Corruption().apply(zeros({2, 3}, DType::i64), gen); });
-  CHECK(contains(e, "Corruption::apply"));
+  CHECK(contains(e, "Corruption.apply"));
   CHECK(contains(e, "[2, 3]"));
   e = expect_error([&] { models::Corruption().apply(Tensor(), gen); });
   CHECK(contains(e, "undefined"));

@@ -7,6 +7,7 @@ message on stderr that names the flag and holds each expected part.
 
 Exits 77 (meson's "skipped") when BUILD_EXAMPLES_DIR is "none" (examples not built).
 Standard library only."""
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -51,9 +52,90 @@ PROBES = [
     ("recursive_ae", ["--lr", "nan"], ["--lr", "nan"]),
 ]
 
+# The sweep: every example program x each of its numeric, choice and path flags x the bad
+# values of that kind of flag. Each value must be refused before training, naming the flag.
+POSITIVE = ["0", "-1", "nan", "inf", "1e999", "x", "99999999999999999999"]  # counts > 0
+NON_NEGATIVE = ["-1", "nan", "x", "1e999"]                                    # counts >= 0
+POSITIVE_REAL = ["nan", "-1", "0", "inf", "x"]                                # lr and budgets
+NON_NEGATIVE_REAL = ["nan", "-1", "inf", "x"]
+PROBABILITY = ["1.5", "-0.1", "nan", "x"]
+CHOICE = ["bogus", ""]
+SEED = ["-1", "nan", "1.5", "x", "18446744073709551616"]
+THREADS = ["-1", "1025", "nan", "x"]
+MISSING = "/nonexistent/encore/missing"
+
+COMMON = [("--epochs", POSITIVE), ("--batch-size", POSITIVE), ("--lr", POSITIVE_REAL),
+          ("--seed", SEED), ("--threads", THREADS), ("--checkpoint-every", NON_NEGATIVE),
+          ("--train-limit", NON_NEGATIVE), ("--test-limit", NON_NEGATIVE),
+          ("--init", [MISSING + ".safetensors", "/tmp"])]
+DATA = [("--data", [MISSING, "README.md"])]
+OWN = {
+    "dense_ae": [("--code", POSITIVE), ("--hidden", POSITIVE + ["64,x"]),
+                 ("--loss", CHOICE), ("--pca-components", NON_NEGATIVE + ["785"])],
+    "conv_ae": [("--latent", POSITIVE), ("--channels", POSITIVE)],
+    "denoising_ae": [("--model", CHOICE), ("--noise-sigma", NON_NEGATIVE_REAL),
+                     ("--mask-prob", PROBABILITY), ("--latent", POSITIVE),
+                     ("--channels", POSITIVE), ("--code", POSITIVE), ("--dense-loss", CHOICE)],
+    "lstm_ae": [("--dataset", CHOICE), ("--decoder", CHOICE), ("--feedback", CHOICE),
+                ("--hidden", POSITIVE), ("--show", NON_NEGATIVE),
+                ("--export-codes", [MISSING + "/codes.safetensors", "/tmp"])],
+    "recursive_ae": [("--mode", CHOICE), ("--impl", CHOICE),
+                     ("--leaves", ["1", "-1", "100001", "nan", "x"]),
+                     ("--dim", ["0", "-1", "4097", "x"]), ("--timing-max", ["19", "5001", "x"]),
+                     ("--literal-budget", POSITIVE_REAL), ("--timing-reps", ["0", "101", "x"])],
+    "vae": [("--code", POSITIVE), ("--hidden", POSITIVE), ("--manifold", ["1", "61", "x"])],
+    "custom_layer": [("--code", POSITIVE), ("--swish", CHOICE)],
+}
+HAS_DATA_FLAG = {"dense_ae", "conv_ae", "denoising_ae", "vae", "custom_layer"}
+
+
+def sweep():
+    seen = {(prog, tuple(flags)) for prog, flags, _ in PROBES}
+    out = []
+    for prog in sorted(OWN):
+        flags = COMMON + (DATA if prog in HAS_DATA_FLAG else []) + OWN[prog]
+        for flag, values in flags:
+            for v in values:
+                if (prog, (flag, v)) in seen:
+                    continue
+                seen.add((prog, (flag, v)))
+                # The message must name the flag, and the value when there is one to show.
+                # ("64,x": the message names the element at fault, 'x').
+                shown = v.split(",")[-1]
+                if v.startswith(MISSING):  # a missing file may be named by its folder
+                    shown = "/nonexistent/encore"
+                parts = [flag] + ([shown] if shown and v != "/tmp" else [])
+                out.append((prog, [flag, v], parts))
+    return out
+
+
+PROBES += sweep()
+
 # Programs that read MNIST get the small committed subset, so a flag that is wrongly accepted
 # fails fast in training instead of reading the full set.
-MNIST_PROGRAMS = {"dense_ae", "conv_ae", "denoising_ae", "vae"}
+MNIST_PROGRAMS = {"dense_ae", "conv_ae", "denoising_ae", "vae", "custom_layer"}
+
+
+def probe(exe_dir, data, repo, tmp, i, prog, flags, parts):
+    """Runs one probe; returns (ok, report line)."""
+    flags = [f.replace("{data}", data) for f in flags]
+    cmd = [os.path.join(exe_dir, prog)] + flags
+    if prog in MNIST_PROGRAMS and "--data" not in flags:
+        cmd += ["--data", data]
+    cmd += ["--epochs", "1"] if "--epochs" not in flags else []
+    cmd += ["--out", os.path.join(tmp, "out%d" % i), "--quiet"]
+    what = "%s %s" % (prog, " ".join(flags))
+    try:
+        p = subprocess.run(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=120)
+    except subprocess.TimeoutExpired:
+        return False, "FAIL %s: still running after 120 s (accepted?)" % what
+    err = p.stderr.decode(errors="replace")
+    missing = [x for x in parts if x not in err]
+    if p.returncode <= 0 or p.returncode >= 128 or missing:
+        return False, "FAIL %s: exit %d, missing %s in:\n%s" % (what, p.returncode, missing, err)
+    first = next((line for line in err.splitlines() if line.strip()), "")
+    return True, "ok   %s -> %s" % (what, first)
 
 
 def main():
@@ -61,31 +143,15 @@ def main():
     if exe_dir == "none":
         return 77
     repo = os.environ.get("ENCORE_SOURCE_ROOT", os.getcwd())
-    failures = 0
+    # The probes are independent processes that mostly wait on start-up: run a few at a time.
+    workers = max(2, min(8, 2 * (os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory(prefix="encore_flag_probes_") as tmp:
-        for i, (prog, flags, parts) in enumerate(PROBES):
-            flags = [f.replace("{data}", data) for f in flags]
-            cmd = [os.path.join(exe_dir, prog)] + flags
-            if prog in MNIST_PROGRAMS and "--data" not in flags:
-                cmd += ["--data", data]
-            cmd += ["--epochs", "1"] if "--epochs" not in flags else []
-            cmd += ["--out", os.path.join(tmp, "out%d" % i), "--quiet"]
-            what = "%s %s" % (prog, " ".join(flags))
-            try:
-                p = subprocess.run(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   timeout=120)
-            except subprocess.TimeoutExpired:
-                print("FAIL %s: still running after 120 s (accepted?)" % what)
-                failures += 1
-                continue
-            err = p.stderr.decode(errors="replace")
-            missing = [x for x in parts if x not in err]
-            if p.returncode <= 0 or p.returncode >= 128 or missing:
-                print("FAIL %s: exit %d, missing %s in:\n%s" % (what, p.returncode, missing, err))
-                failures += 1
-            else:
-                first = next((line for line in err.splitlines() if line.strip()), "")
-                print("ok   %s -> %s" % (what, first))
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda a: probe(exe_dir, data, repo, tmp, *a),
+                                    [(i,) + p for i, p in enumerate(PROBES)]))
+    for _, line in results:
+        print(line)
+    failures = sum(1 for ok, _ in results if not ok)
     print("%d of %d flag probes passed" % (len(PROBES) - failures, len(PROBES)))
     return 1 if failures else 0
 
