@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   examples::add_common_flags(app, f);
   int64_t code = 20, pca_components = 0;
   std::vector<int64_t> hidden = {400, 300, 200};
-  std::string loss = "l2";
+  std::string loss = "l2", activation = "relu";
   bool no_batch_norm = false, tied = false, linear_code = false, cosine = false;
   app.add_option("--code", code, "code size")
       ->capture_default_str()
@@ -107,6 +107,10 @@ int main(int argc, char** argv) {
   app.add_option("--loss", loss, "l2 (per-image L2 norm, the seed's), mse or bce")
       ->capture_default_str()
       ->check(CLI::IsMember({"l2", "mse", "bce"}));
+  app.add_option("--activation", activation,
+                 "hidden units' nonlinearity: relu (the seed's), leaky_relu (slope 0.01) or elu")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"relu", "leaky_relu", "elu"}));
   app.add_flag("--no-batch-norm", no_batch_norm, "drop the BatchNorm layers");
   app.add_flag("--tied", tied, "decoder weights = encoder weights transposed (shared)");
   app.add_flag("--linear-code", linear_code, "no ReLU on the code layer (Hinton & Salakhutdinov)");
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
                                     .batch_norm = !no_batch_norm,
                                     .tied = tied,
                                     .linear_code = linear_code,
+                                    .activation = models::parse_activation(activation),
                                     .gen = &gen});
     if (examples::prepare_model(model, f)) return;
     std::printf("%s", model.summary().c_str());

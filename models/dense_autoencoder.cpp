@@ -25,6 +25,45 @@ ReconstructionLoss parse_loss(const std::string& name) {
   ENCORE_FAIL("DenseAutoencoder", "unknown loss '", name, "' (expected l2, mse or bce)");
 }
 
+const char* activation_name(HiddenActivation activation) {
+  switch (activation) {
+    case HiddenActivation::relu:
+      return "relu";
+    case HiddenActivation::leaky_relu:
+      return "leaky_relu";
+    case HiddenActivation::elu:
+      return "elu";
+  }
+  return "?";
+}
+
+HiddenActivation parse_activation(const std::string& name) {
+  if (name == "relu") return HiddenActivation::relu;
+  if (name == "leaky_relu") return HiddenActivation::leaky_relu;
+  if (name == "elu") return HiddenActivation::elu;
+  ENCORE_FAIL("DenseAutoencoder", "unknown activation '", name,
+              "' (expected relu, leaky_relu or elu)");
+}
+
+namespace {
+
+void add_activation(nn::Sequential& seq, HiddenActivation activation) {
+  switch (activation) {
+    case HiddenActivation::relu:
+      seq.add(std::make_shared<nn::ReLU>());
+      return;
+    case HiddenActivation::leaky_relu:
+      seq.add(std::make_shared<nn::LeakyReLU>());
+      return;
+    case HiddenActivation::elu:
+      seq.add(std::make_shared<nn::ELU>());
+      return;
+  }
+  ENCORE_FAIL("DenseAutoencoder", "unknown activation");
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // TiedLinear
 
@@ -76,7 +115,7 @@ DenseAutoencoder::DenseAutoencoder(const DenseAutoencoderOptions& options) : opt
     auto fc = encoder_->add(std::make_shared<nn::Linear>(sizes[i], sizes[i + 1], lin));
     enc_linear_.push_back(fc);
     if (options.batch_norm) encoder_->add(std::make_shared<nn::BatchNorm1d>(sizes[i + 1], bn));
-    if (!(i + 1 == layers && options.linear_code)) encoder_->add(std::make_shared<nn::ReLU>());
+    if (!(i + 1 == layers && options.linear_code)) add_activation(*encoder_, options.activation);
   }
 
   // The decoder mirrors the encoder: layer j maps sizes[j + 1] back to sizes[j].
@@ -89,7 +128,7 @@ DenseAutoencoder::DenseAutoencoder(const DenseAutoencoderOptions& options) : opt
       decoder_->add(std::make_shared<nn::Linear>(sizes[j + 1], sizes[j], lin));
     if (j == 0) break;  // the output layer: Linear only; decode() adds the sigmoid
     if (options.batch_norm) decoder_->add(std::make_shared<nn::BatchNorm1d>(sizes[j], bn));
-    decoder_->add(std::make_shared<nn::ReLU>());
+    add_activation(*decoder_, options.activation);
   }
 }
 
@@ -156,7 +195,11 @@ std::string DenseAutoencoder::describe() const {
   for (int64_t h : options_.hidden) os << "-" << h;
   os << "-" << options_.code << ", " << loss_name(options_.loss)
      << (options_.batch_norm ? ", batch norm" : ", no batch norm")
-     << (options_.tied ? ", tied" : "") << (options_.linear_code ? ", linear code" : "") << ")";
+     << (options_.tied ? ", tied" : "") << (options_.linear_code ? ", linear code" : "")
+     << (options_.activation != HiddenActivation::relu
+             ? std::string(", ") + activation_name(options_.activation)
+             : std::string())
+     << ")";
   return os.str();
 }
 

@@ -22,6 +22,14 @@
 
 namespace encore::models {
 
+/// The hidden units' nonlinearity: the seed's ReLU, or LeakyReLU(0.01) / ELU(1), whose
+/// gradient does not vanish for negative inputs.
+enum class HiddenActivation { relu, leaky_relu, elu };
+/// "relu", "leaky_relu" or "elu".
+const char* activation_name(HiddenActivation activation);
+/// Inverse of activation_name; throws on any other name.
+HiddenActivation parse_activation(const std::string& name);
+
 /// The reconstruction loss a DenseAutoencoder trains on.
 enum class ReconstructionLoss {
   l2,   ///< mean over the batch of ||out - in||_2 per image (seed 004)
@@ -49,6 +57,8 @@ struct DenseAutoencoderOptions {
   /// The code layer stops after Linear (-> BN): no ReLU, so codes may be negative (Hinton &
   /// Salakhutdinov 2006 use linear code units). false is the seed's ReLU code.
   bool linear_code = false;
+  /// The nonlinearity after every hidden layer (and the code layer unless linear_code).
+  HiddenActivation activation = HiddenActivation::relu;
   /// BatchNorm1d epsilon and momentum (seed 004: 1e-3 and TF decay 0.9).
   double bn_eps = 1e-3;
   double bn_momentum = 0.1;

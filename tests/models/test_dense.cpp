@@ -130,6 +130,56 @@ TEST_CASE("dense: the l2, mse and bce losses agree with their formulas") {
   CHECK(sq.to_vector<double>() == std::vector<double>{1.0, 0.5});
 }
 
+TEST_CASE("dense: the activation option puts ELU or LeakyReLU after every hidden layer") {
+  // 5-4-3 without batch norm, linear code: encoder Linear, act, Linear; decoder Linear, act,
+  // Linear, sigmoid. The chain is evaluated here in double from the state's weights.
+  for (const char* name : {"relu", "leaky_relu", "elu"}) {
+    Generator init(2), gen(9);
+    models::DenseAutoencoder ae({.input = 5,
+                                 .hidden = {4},
+                                 .code = 3,
+                                 .batch_norm = false,
+                                 .linear_code = true,
+                                 .activation = models::parse_activation(name),
+                                 .gen = &init});
+    CHECK(std::string(models::activation_name(ae.options().activation)) == name);
+    auto state = ae.state_dict();
+    auto act = [&](double v) {
+      if (v > 0) return v;
+      if (std::string(name) == "relu") return 0.0;
+      return std::string(name) == "elu" ? std::expm1(v) : 0.01 * v;
+    };
+    // y = f(W x + b) for one sample x, W (out, in) row-major.
+    auto layer = [&](const std::string& prefix, const std::vector<double>& x, bool nonlinear) {
+      std::vector<double> w = state.at(prefix + ".weight").to(DType::f64).to_vector<double>();
+      std::vector<double> b = state.at(prefix + ".bias").to(DType::f64).to_vector<double>();
+      std::vector<double> y(b.size());
+      for (size_t o = 0; o < y.size(); ++o) {
+        double acc = b[o];
+        for (size_t i = 0; i < x.size(); ++i) acc += w[o * x.size() + i] * x[i];
+        y[o] = nonlinear ? act(acc) : acc;
+      }
+      return y;
+    };
+    Tensor x = randn({3, 5}, gen);  // normal inputs: every unit sees negative values too
+    std::vector<double> xs = x.to(DType::f64).to_vector<double>();
+    std::vector<float> got = ae.forward(x).to_vector<float>();
+    for (size_t n = 0; n < 3; ++n) {
+      std::vector<double> h(xs.begin() + long(5 * n), xs.begin() + long(5 * n + 5));
+      h = layer("encoder.2", layer("encoder.0", h, true), false);
+      h = layer("decoder.2", layer("decoder.0", h, true), false);
+      for (size_t j = 0; j < 5; ++j) {
+        CAPTURE(name);
+        CAPTURE(n);
+        CHECK(got[5 * n + j] == doctest::Approx(1 / (1 + std::exp(-h[j]))).epsilon(1e-5));
+      }
+    }
+  }
+  models::DenseAutoencoder elu({.activation = models::HiddenActivation::elu});
+  CHECK(elu.describe() == "DenseAutoencoder(784-400-300-200-20, l2, batch norm, elu)");
+  CHECK(expect_error([&] { models::parse_activation("gelu"); }).find("gelu") != std::string::npos);
+}
+
 TEST_CASE("dense: tied decoder weights share the encoder's storage and save 497600 values") {
   Generator g1(5), g2(5);
   models::DenseAutoencoder untied({.gen = &g1});
